@@ -1,0 +1,160 @@
+"""Loading a layer's data file into a GeoDataFrame plus everything queries need, once, at start-up."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import orjson
+import pyogrio
+import shapely
+
+from . import crs
+from .errors import DataError
+from .hours import HoursTable
+from .index import SpatialIndex
+from .layers import LayerSpec, ServiceVocabulary
+
+COORD_DECIMALS = 6  # about 0.1 m: RFC 7946 advises no more precision than the data has
+
+
+def file_version(path: Path) -> str:
+    """Content hash of a data file: the layer's data version (changes whenever the data does)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _clean(value, ftype: str):
+    """One cell as a JSON-ready Python value of the field's type (None for missing)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if ftype in ("string", "opening_hours"):
+        text = str(value).strip()
+        return text or None
+    if ftype == "integer":
+        return int(value)
+    if ftype == "number":
+        return float(value)
+    if ftype == "boolean":
+        return bool(value)
+    raise ValueError(ftype)
+
+
+def split_services(value) -> list[str]:
+    """A stored services cell ("water,rest") as a list of ids."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    return [s.strip() for s in str(value).split(",") if s.strip()]
+
+
+def _round_geometry(geom):
+    return shapely.transform(geom, lambda xy: np.round(xy, COORD_DECIMALS))
+
+
+@dataclass
+class Layer:
+    """A loaded layer: spec, data, index and the per-feature values queries use."""
+
+    spec: LayerSpec
+    gdf: gpd.GeoDataFrame
+    version: str
+    modified: datetime
+    index: SpatialIndex
+    ids: np.ndarray
+    properties: list[dict]
+    service_mask: np.ndarray
+    hours: HoursTable | None
+    _position_of: dict = field(default_factory=dict, repr=False)
+    _fragments: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
+
+    def position(self, feature_id: str) -> int | None:
+        return self._position_of.get(feature_id)
+
+    def geometry_json(self, pos: int, datum: str):
+        """GeoJSON geometry dict of one feature in ``datum``, coordinates rounded to 6 decimals."""
+        geom = crs.transform_geometry(self.index.geometries[pos], datum)
+        return shapely.geometry.mapping(_round_geometry(geom))
+
+    def feature(self, pos: int, datum: str, extra: dict | None = None) -> dict:
+        """One public GeoJSON Feature (dict)."""
+        props = self.properties[pos] if not extra else {**self.properties[pos], **extra}
+        return {"type": "Feature", "id": self.ids[pos], "geometry": self.geometry_json(pos, datum),
+                "properties": props}
+
+    def fragments(self, datum: str) -> list[bytes]:
+        """Every feature serialised once per datum (built on first use, then reused by every request)."""
+        cached = self._fragments.get(datum)
+        if cached is None:
+            with self._lock:
+                cached = self._fragments.get(datum)
+                if cached is None:
+                    cached = [orjson.dumps(self.feature(i, datum)) for i in range(self.count)]
+                    self._fragments[datum] = cached
+        return cached
+
+
+def load_layer(spec: LayerSpec, vocab: ServiceVocabulary, data_dir: Path) -> Layer:
+    """Read ``spec.data_file`` from ``data_dir`` and build the index and derived arrays."""
+    path = data_dir / spec.data_file
+    if not path.exists():
+        raise DataError(f"layer {spec.id}: data file {path.name} not found in the data directory")
+    try:
+        gdf = gpd.read_file(path, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise DataError(f"layer {spec.id}: cannot read {path.name}: {exc}") from exc
+    if gdf.crs is None:
+        raise DataError(f"layer {spec.id}: {path.name} has no coordinate reference system")
+    if not gdf.crs.equals(crs.WGS84):
+        gdf = gdf.to_crs(crs.WGS84)
+    missing = [f.name for f in spec.fields if f.required and f.name not in gdf.columns]
+    if missing:
+        raise DataError(f"layer {spec.id}: {path.name} lacks required fields {missing}")
+    geoms = gdf.geometry.values
+    if shapely.is_missing(np.asarray(geoms, dtype=object)).any() or gdf.geometry.is_empty.any():
+        raise DataError(f"layer {spec.id}: {path.name} has features without geometry")
+    ids = gdf["id"].astype(str).to_numpy()
+    if len(set(ids)) != len(ids):
+        raise DataError(f"layer {spec.id}: {path.name} has duplicate ids")
+
+    bits = {sid: vocab.bit(sid) for sid in vocab.ids}
+    mask = np.zeros(len(gdf), dtype=np.uint64)
+    columns = {f.name: (gdf[f.name].tolist() if f.name in gdf.columns else [None] * len(gdf)) for f in spec.fields}
+    properties = []
+    for i in range(len(gdf)):
+        props = {"id": str(ids[i])}
+        for f in spec.public_fields:
+            if f.name == "id":
+                continue
+            value = columns[f.name][i]
+            if f.type == "services":
+                services = split_services(value)
+                unknown = [s for s in services if s not in bits]
+                if unknown:
+                    raise DataError(f"layer {spec.id}: feature {ids[i]} has unknown services {unknown}")
+                mask[i] = sum(bits[s] for s in services)
+                props[f.name] = services
+            else:
+                props[f.name] = _clean(value, f.type)
+        properties.append(props)
+    has_hours = spec.field("opening_hours") is not None and "opening_hours" in gdf.columns
+    return Layer(
+        spec=spec, gdf=gdf, version=file_version(path),
+        modified=datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).replace(microsecond=0),
+        index=SpatialIndex(np.asarray(geoms, dtype=object)), ids=ids, properties=properties,
+        service_mask=mask, hours=HoursTable(gdf["opening_hours"].tolist()) if has_hours else None,
+        _position_of={fid: i for i, fid in enumerate(ids)},
+    )

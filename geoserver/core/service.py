@@ -1,0 +1,139 @@
+"""GeoService: the one object that owns the layers; built once per process, shared by web, CLI and notebooks."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import crs
+from .data import Layer, load_layer
+from .errors import FeatureNotFound, InvalidQuery, LayerNotFound
+from .layers import load_specs
+from .nearest import nearest
+from .query import NearestQuery
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "geo"
+DEFAULT_LAYERS_DIR = PROJECT_ROOT / "layers"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """``data_dir``, else $GEOSERVER_DATA_DIR, else the bundled data/geo/."""
+    return Path(data_dir or os.environ.get("GEOSERVER_DATA_DIR") or DEFAULT_DATA_DIR)
+
+
+def resolve_layers_dir(layers_dir: str | os.PathLike | None = None) -> Path:
+    """``layers_dir``, else $GEOSERVER_LAYERS_DIR, else the bundled layers/."""
+    return Path(layers_dir or os.environ.get("GEOSERVER_LAYERS_DIR") or DEFAULT_LAYERS_DIR)
+
+
+@dataclass(frozen=True)
+class ItemsPage:
+    """Positions of one page of features, plus how many matched in all."""
+
+    positions: np.ndarray
+    number_matched: int
+
+
+class GeoService:
+    """All layers, loaded and indexed; answers feature, nearest and summary queries."""
+
+    def __init__(self, data_dir=None, layers_dir=None):
+        self.data_dir = resolve_data_dir(data_dir)
+        self.layers_dir = resolve_layers_dir(layers_dir)
+        self.vocab, self.specs = load_specs(self.layers_dir)
+        self.layers: dict[str, Layer] = {lid: load_layer(spec, self.vocab, self.data_dir)
+                                         for lid, spec in self.specs.items()}
+
+    # --- lookup -----------------------------------------------------------------------------------------
+    def layer(self, layer_id: str) -> Layer:
+        layer = self.layers.get(layer_id)
+        if layer is None:
+            raise LayerNotFound(f"unknown layer {str(layer_id)[:60]!r}; layers: {', '.join(self.layers)}", "layer")
+        return layer
+
+    def point_layer(self, layer_id: str) -> Layer:
+        layer = self.layer(layer_id)
+        if not layer.index.is_point:
+            points = [lid for lid, lay in self.layers.items() if lay.index.is_point]
+            raise InvalidQuery(f"layer {layer_id!r} is not a point layer; nearest works on {', '.join(points)}",
+                               "layer")
+        return layer
+
+    def feature_position(self, layer: Layer, feature_id: str) -> int:
+        pos = layer.position(feature_id)
+        if pos is None:
+            raise FeatureNotFound(f"layer {layer.spec.id!r} has no feature {str(feature_id)[:60]!r}", "featureId")
+        return pos
+
+    # --- queries ----------------------------------------------------------------------------------------
+    def filter_mask(self, layer: Layer, positions: np.ndarray, services=(), open_at=None) -> np.ndarray:
+        """Which of ``positions`` offer all ``services`` and (if ``open_at``) are open then."""
+        keep = np.ones(len(positions), bool)
+        if services:
+            required = np.uint64(sum(self.vocab.bit(s) for s in services))
+            keep &= (layer.service_mask[positions] & required) == required
+        if open_at is not None:
+            if layer.hours is None:
+                raise InvalidQuery(f"layer {layer.spec.id!r} has no opening hours to filter on", "open_now")
+            keep[keep] = layer.hours.open_mask(positions[keep], open_at)
+        return keep
+
+    def nearest(self, q: NearestQuery) -> tuple[Layer, list[dict]]:
+        """The k nearest features as GeoJSON Feature dicts in ``q.datum`` with distance_m, bearing and open_now."""
+        layer = self.point_layer(q.layer)
+        open_at = q.at if q.open_now else None
+        predicate = None
+        if q.services or open_at is not None:
+            def predicate(pos):
+                return self.filter_mask(layer, pos, q.services, open_at)
+        found = nearest(layer.index, q.lon, q.lat, q.k, q.max_distance_m, predicate)
+        features = []
+        for pos, dist, az in zip(found.positions, found.distances_m, found.azimuths_deg):
+            extra = {"distance_m": round(float(dist), 1), "bearing_deg": round(float(az), 1)}
+            if layer.hours is not None and q.at is not None:
+                extra["open_now"] = bool(layer.hours.is_open(int(pos), q.at))
+            features.append(layer.feature(int(pos), q.datum, extra))
+        return layer, features
+
+    def items(self, layer: Layer, bbox=None, filters: dict | None = None, services=(), limit=100,
+              offset=0) -> ItemsPage:
+        """One page of features matching a WGS84 bbox, property equality filters and services."""
+        positions = layer.index.bbox(*bbox) if bbox is not None else np.arange(layer.count)
+        if services:
+            positions = positions[self.filter_mask(layer, positions, services)]
+        for name, wanted in (filters or {}).items():
+            positions = positions[self._property_matches(layer, positions, name, wanted)]
+        return ItemsPage(positions[offset:offset + limit], int(len(positions)))
+
+    def _property_matches(self, layer: Layer, positions: np.ndarray, name: str, wanted: str) -> np.ndarray:
+        """Equality on a public property; ``district`` also matches the code and the English name."""
+        values = {v.strip().lower() for v in wanted.split(",") if v.strip()}
+        if name == "district" and "districts" in self.layers:
+            values |= self._district_aliases(values)
+        props = layer.properties
+        keys = ("district", "district_code") if name == "district" else (name,)
+        return np.fromiter((any(str(props[p].get(k)).lower() in values for k in keys) for p in positions),
+                           dtype=bool, count=len(positions))
+
+    def _district_aliases(self, values: set[str]) -> set[str]:
+        """Chinese names for district codes, English names or names without 区."""
+        out = set()
+        for props in self.layers["districts"].properties:
+            names = {props["id"], str(props.get("name", "")).lower(), str(props.get("name_en", "")).lower(),
+                     str(props.get("name", "")).rstrip("区").lower(), str(props.get("name", "")).replace("新区", "").lower()}
+            if names & values:
+                out.add(str(props["name"]).lower())
+        return out
+
+    def bounds(self, layer: Layer) -> list[float]:
+        """WGS84 extent of a layer (or of Shanghai for an empty layer)."""
+        if layer.count == 0:
+            return [120.85, 30.67, 122.25, 31.88]
+        return [round(float(v), 6) for v in layer.gdf.total_bounds]
+
+    def point_in(self, lon: float, lat: float, in_datum: str) -> tuple[float, float]:
+        return tuple(float(v) for v in crs.to_wgs84(lon, lat, in_datum))
