@@ -144,6 +144,11 @@ def log(msg: str) -> None:
     print(f"[compare] {msg}", flush=True)
 
 
+def load_average() -> float:
+    """1-minute load average (other work on the box skews the numbers)."""
+    return os.getloadavg()[0]
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that is free right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -740,6 +745,10 @@ def check_parity(endpoints: dict[str, str], args: argparse.Namespace,
 def run_benchmark(args: argparse.Namespace, tools: Tools, workdir: Path,
                   procs: Processes) -> int:
     """Start everything, check parity, measure, report. Returns exit code."""
+    load_before = load_average()
+    if load_before > 0.5:
+        log(f"WARNING: load average is {load_before:.2f}; other work on this "
+            "machine will skew the numbers")
     gpkg = prepare_gpkg(args, tools, workdir)
     log(f"starting PostgreSQL ({tools.pg_bindir}) in {workdir}")
     db = start_postgres(tools, workdir, procs)
@@ -756,7 +765,8 @@ def run_benchmark(args: argparse.Namespace, tools: Tools, workdir: Path,
         endpoints["ours"] = ours + args.ours_path
     report = {
         "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "load_1min_before": load_before},
         "params": {"bbox": args.bbox, "limit": args.limit,
                    "duration_s": args.duration, "warmup_s": args.warmup,
                    "connections": args.connections, "threads": 2,

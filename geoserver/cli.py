@@ -46,37 +46,26 @@ def layers(ctx):
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=lambda: min(4, (os.cpu_count() or 1) * 2), show_default="2 per core, at most 4",
-              type=click.IntRange(1, 64))
+@click.option("--workers", default=lambda: os.cpu_count() or 1, show_default="one per core",
+              type=click.IntRange(1, 64), help="Worker processes, each with its own copy of the layers.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Threads per worker (more than 1 selects gunicorn's gthread worker).")
+              help="Python threads per worker (1 is fastest for this CPU-bound app).")
 @click.pass_context
 def serve(ctx, host, port, workers, threads):
-    """Run the app under gunicorn (production WSGI server, several workers)."""
-    from gunicorn.app.base import BaseApplication
+    """Run the app under Granian, a production HTTP server, with several worker processes."""
+    from granian import Granian
+    from granian.constants import Interfaces
 
     started = time.perf_counter()
-    svc = _load_service(ctx)  # loaded once in the master, shared by the forked workers
-    from .web import create_app
-    app = create_app(service=svc)
-    click.echo(f"loaded {sum(lay.count for lay in svc.layers.values())} features in "
+    svc = _load_service(ctx)  # fail fast, with a clear message, before any worker starts
+    for key, value in (("GEOSERVER_DATA_DIR", svc.data_dir), ("GEOSERVER_LAYERS_DIR", svc.layers_dir)):
+        os.environ[key] = str(value)
+    click.echo(f"checked {sum(lay.count for lay in svc.layers.values())} features in "
                f"{time.perf_counter() - started:.2f} s; serving on http://{host}:{port} with {workers} workers",
                err=True)
-
-    class Server(BaseApplication):
-        def load_config(self):
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
-            self.cfg.set("keepalive", 5)
-            self.cfg.set("accesslog", None)
-            self.cfg.set("limit_request_line", 8190)
-
-        def load(self):
-            return app
-
-    Server().run()
+    del svc
+    Granian("geoserver.wsgi:app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
+            blocking_threads=threads, websockets=False, log_access=False, respawn_failed_workers=True).serve()
 
 
 @main.command()

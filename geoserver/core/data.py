@@ -84,8 +84,19 @@ class Layer:
     def position(self, feature_id: str) -> int | None:
         return self._position_of.get(feature_id)
 
+    def point_coordinates(self, datum: str) -> list[list[float]]:
+        """[lon, lat] of every point in ``datum``, rounded to 6 decimals (computed once per datum)."""
+        cached = self._fragments.get(("points", datum))
+        if cached is None:
+            lon, lat = crs.from_wgs84(self.index.lon, self.index.lat, datum)
+            cached = np.column_stack([np.round(lon, COORD_DECIMALS), np.round(lat, COORD_DECIMALS)]).tolist()
+            self._fragments[("points", datum)] = cached
+        return cached
+
     def geometry_json(self, pos: int, datum: str):
         """GeoJSON geometry dict of one feature in ``datum``, coordinates rounded to 6 decimals."""
+        if self.index.is_point:
+            return {"type": "Point", "coordinates": self.point_coordinates(datum)[pos]}
         geom = crs.transform_geometry(self.index.geometries[pos], datum)
         return shapely.geometry.mapping(_round_geometry(geom))
 

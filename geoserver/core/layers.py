@@ -79,6 +79,7 @@ class LayerSpec:
     catchment_radius_m: float | None = None
     id_prefix: str | None = None
     marker: dict = field(default_factory=dict)
+    order: int = 100
 
     @classmethod
     def load(cls, path: Path) -> "LayerSpec":
@@ -96,7 +97,7 @@ class LayerSpec:
                        data_file=raw["data_file"], fields=fields,
                        private_fields=tuple(raw.get("private_fields", ())),
                        catchment_radius_m=raw.get("catchment_radius_m"), id_prefix=raw.get("id_prefix"),
-                       marker=dict(raw.get("marker", {})))
+                       marker=dict(raw.get("marker", {})), order=int(raw.get("order", 100)))
         except KeyError as exc:
             raise DataError(f"{path.name}: missing key {exc}") from exc
         bad = [f.name for f in fields if f.type not in FIELD_TYPES]
@@ -131,4 +132,4 @@ def load_specs(layers_dir: Path) -> tuple[ServiceVocabulary, dict[str, LayerSpec
             specs[spec.id] = spec
     if not specs:
         raise DataError(f"no layer specs in {layers_dir}")
-    return vocab, specs
+    return vocab, dict(sorted(specs.items(), key=lambda item: (item[1].order, item[0])))

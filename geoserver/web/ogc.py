@@ -151,7 +151,7 @@ def items(layer_id):
     filters = {name: q.text(args, name) for name in props if args.get(name) is not None}
 
     root = base_url()
-    etag = etag_for("items", layer.version, root, layer_id, sorted(args.items(multi=True)))
+    etag = etag_for("items", layer.version, layer.modified, root, layer_id, sorted(args.items(multi=True)))
     page = svc.items(layer, bbox, filters, services, limit, offset)
     fragments = layer.fragments(datum)
     here = {k: v for k, v in args.items() if k not in ("offset", "limit")}
