@@ -166,8 +166,8 @@ def tail(path: Path, lines: int = 20) -> str:
 
 def run(cmd: list[str], timeout: float = 120, **kwargs) -> str:
     """Run a command to completion; raise with its output if it fails."""
-    res = subprocess.run(cmd, capture_output=True, text=True,
-                         timeout=timeout, **kwargs)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                         preexec_fn=_die_with_parent, **kwargs)
     if res.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({res.returncode}):\n"
                            f"{res.stdout}\n{res.stderr}")
