@@ -45,7 +45,7 @@ def number(value, name: str) -> float:
         raise InvalidQuery(f"{name} must be a number, not {value!r}", name)
     try:
         out = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidQuery(f"{name} must be a number, got {str(value)[:50]!r}", name) from None
     if not math.isfinite(out):
         raise InvalidQuery(f"{name} must be a finite number, got {str(value)[:50]!r}", name)

@@ -1,0 +1,64 @@
+"""The production server process (`geoserver serve`, Granian) and a real OGC client: GDAL's ogrinfo (OAPIF)."""
+
+import gzip
+import json
+import shutil
+import subprocess
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.external
+
+EXPECTED = {"stations": 3400, "driver_homes": 60, "gig_markets": 12, "canteens": 600, "fitness_stations": 110,
+            "districts": 16}
+
+
+def get(url, headers=None):
+    req = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.status, resp.headers, resp.read()
+
+
+def ogrinfo(*args) -> str:
+    exe = shutil.which("ogrinfo")
+    assert exe, "ogrinfo (Debian package gdal-bin) is required; .ci/run installs it"
+    result = subprocess.run([exe, "-ro", *args], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_served_over_http_with_gzip_and_etag(live_server):
+    status, headers, body = get(live_server + "/healthz")
+    assert status == 200 and json.loads(body)["layers"] == EXPECTED
+    status, headers, body = get(live_server + "/ogc/collections/stations/items?limit=1000",
+                                {"Accept-Encoding": "gzip"})
+    assert headers["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(body))["numberReturned"] == 1000
+    req = urllib.request.Request(live_server + "/ogc/collections/stations/items?limit=1000",
+                                 headers={"Accept-Encoding": "gzip", "If-None-Match": headers["ETag"]})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    assert err.value.code == 304
+
+
+def test_ogrinfo_lists_every_collection(live_server):
+    out = ogrinfo(f"OAPIF:{live_server}/ogc")
+    for i, layer in enumerate(EXPECTED, start=1):
+        assert f"{i}: {layer} " in out
+    assert "(Multi Polygon)" in out
+
+
+@pytest.mark.parametrize("layer", list(EXPECTED))
+def test_ogrinfo_reads_every_feature(live_server, layer):
+    out = ogrinfo("-al", f"OAPIF:{live_server}/ogc", layer)
+    assert out.count("OGRFeature(") == EXPECTED[layer]
+    assert "contact_phone" not in out
+
+
+def test_ogrinfo_summary_and_spatial_filter(live_server, service):
+    out = ogrinfo("-so", f"OAPIF:{live_server}/ogc", "stations")
+    assert "Feature Count: 3400" in out and "services: StringList" in out
+    out = ogrinfo("-al", "-spat", "121.45", "31.20", "121.50", "31.25", f"OAPIF:{live_server}/ogc", "stations")
+    lay = service.layers["stations"]
+    assert out.count("OGRFeature(") == len(lay.index.bbox(121.45, 31.20, 121.50, 31.25))
