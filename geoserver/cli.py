@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 import click
 
@@ -56,14 +55,12 @@ def serve(ctx, host, port, workers, threads):
     from granian import Granian
     from granian.constants import Interfaces
 
-    started = time.perf_counter()
     svc = _load_service(ctx)  # fail fast, with a clear message, before any worker starts
-    for key, value in (("GEOSERVER_DATA_DIR", svc.data_dir), ("GEOSERVER_LAYERS_DIR", svc.layers_dir)):
-        os.environ[key] = str(value)
-    click.echo(f"checked {sum(lay.count for lay in svc.layers.values())} features in "
-               f"{time.perf_counter() - started:.2f} s; serving on http://{host}:{port} with {workers} workers",
-               err=True)
-    del svc
+    os.environ["GEOSERVER_DATA_DIR"] = str(svc.data_dir.resolve())
+    os.environ["GEOSERVER_LAYERS_DIR"] = str(svc.layers_dir.resolve())
+    from . import wsgi
+    wsgi.preload(svc)  # loaded once here: forked workers share it (copy-on-write) and start at once
+    click.echo(f"serving {svc.data_dir} on http://{host}:{port} with {workers} workers", err=True)
     Granian("geoserver.wsgi:app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
             blocking_threads=threads, websockets=False, log_access=False, respawn_failed_workers=True).serve()
 

@@ -29,3 +29,21 @@ def test_data_dir_from_environment(tmp_path, tiny_layers_dir):
                                 env={"GEOSERVER_DATA_DIR": str(tmp_path / "d")})
     assert result.exit_code == 0, result.output
     assert next(line for line in result.output.splitlines() if line.startswith("stations ")).split()[1] == "4"
+
+
+def test_serve_refuses_broken_data_with_one_clear_line(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from geoserver.core.service import DEFAULT_DATA_DIR
+    for f in DEFAULT_DATA_DIR.glob("*.gpkg"):
+        shutil.copy(f, tmp_path / f.name)
+    (tmp_path / "stations.gpkg").write_text("not a geopackage")
+    exe = Path(sys.executable).with_name("geoserver")
+    result = subprocess.run([str(exe), "--data-dir", str(tmp_path), "serve", "--port", "1"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: layer stations: cannot read stations.gpkg")
+    assert "Traceback" not in result.stderr
