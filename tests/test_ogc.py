@@ -82,6 +82,26 @@ def test_items_are_rfc7946_geojson(client):
     assert_rfc7946(client.get("/ogc/collections/districts/items").json)
 
 
+def test_paging_with_filters_keeps_them_in_links(client, service):
+    url = "/ogc/collections/stations/items?bbox=121.3,31.0,121.7,31.4&district=浦东新区&services=charging&limit=40"
+    seen, matched = [], None
+    while url:
+        fc = client.get(url).json
+        matched = fc["numberMatched"] if matched is None else matched
+        assert fc["numberMatched"] == matched
+        seen.extend(f["id"] for f in fc["features"])
+        assert all(f["properties"]["district"] == "浦东新区" and "charging" in f["properties"]["services"]
+                   for f in fc["features"])
+        nxt = link(fc, "next")
+        url = local(nxt["href"]) if nxt else None
+    assert len(seen) == len(set(seen)) == matched > 40
+
+
+def test_head_request(client):
+    r = client.head("/ogc/collections/stations/items?limit=3")
+    assert r.status_code == 200 and r.get_data() == b"" and r.headers["ETag"]
+
+
 @pytest.mark.parametrize("layer,limit", [("stations", 500), ("stations", 1000), ("canteens", 77)])
 def test_paging_walks_every_feature_exactly_once(client, service, layer, limit):
     seen = []

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import crs
 from .data import Layer, load_layer
 from .errors import FeatureNotFound, InvalidQuery, LayerNotFound
 from .layers import load_specs
@@ -134,6 +133,3 @@ class GeoService:
         if layer.count == 0:
             return [120.85, 30.67, 122.25, 31.88]
         return [round(float(v), 6) for v in layer.gdf.total_bounds]
-
-    def point_in(self, lon: float, lat: float, in_datum: str) -> tuple[float, float]:
-        return tuple(float(v) for v in crs.to_wgs84(lon, lat, in_datum))
