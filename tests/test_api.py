@@ -112,7 +112,8 @@ def test_nearest_other_layers(client):
     ({"lon": "121.47", "lat": "31.23", "open_now": "maybe"}, "open_now", "true or false"),
     ({"lon": "121.47", "lat": "31.23", "at": "yesterday"}, "at", "ISO 8601"),
     ({"lon": "121.47", "lat": "31.23", "crs": "epsg:3857"}, "crs", "unknown coordinate system"),
-    ({"lon": "121.47", "lat": "31.23", "servces": "water"}, "servces", "unknown parameter"),
+    ({"lon": "121.47", "lat": "31.23", "servces": "water"}, "servces", "unknown query parameter"),
+    ({"lon": ["121.47", "5"], "lat": "31.23"}, "lon", "lon is given 2 times"),
     ({"lon": "1" * 5000, "lat": "31.23"}, "lon", "at most 2000 are accepted"),
 ])
 def test_nearest_bad_input_names_parameter(client, params, parameter, fragment):

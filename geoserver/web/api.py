@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, request
 
 from ..core import query as q
 from ..core.errors import GeoServerError, InvalidQuery, LayerNotFound
-from .http import GEOJSON, etag_for, json_response
+from .http import GEOJSON, check_params, etag_for, json_response
 
 bp = Blueprint("api", __name__)
 
@@ -63,10 +63,7 @@ def _collection(features, query_point, extra=None) -> dict:
 def nearest_get():
     svc = service()
     args = request.args
-    unknown = sorted(set(args) - NEAREST_PARAMS)
-    if unknown:
-        raise InvalidQuery(f"unknown parameter {unknown[0][:40]!r}; accepted: {', '.join(sorted(NEAREST_PARAMS))}",
-                           unknown[0][:40])
+    check_params(NEAREST_PARAMS)
     opts = q.nearest_options(args, svc.vocab)
     _point_layer(svc, opts["layer"])
     lon, lat = q.point(q.text(args, "lon"), q.text(args, "lat"), opts["datum"])
@@ -83,7 +80,7 @@ def nearest_batch():
     Each point gets its own FeatureCollection; a bad point gets an ``error`` instead, the others are answered.
     """
     svc = service()
-    body = request.get_json(silent=True)
+    body = request.get_json(force=True, silent=True)
     if not isinstance(body, dict):
         raise InvalidQuery("the body must be a JSON object such as "
                            '{"layer": "stations", "k": 3, "points": [[121.47, 31.23]]}', "body")

@@ -10,6 +10,8 @@ from collections import OrderedDict
 import orjson
 from flask import Response, request
 
+from ..core.errors import InvalidQuery
+
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 GZIP_MIN_BYTES = 1024
@@ -32,6 +34,18 @@ def not_modified(etag: str) -> bool:
     base = etag.strip('"')
     tags = {t.strip().removeprefix("W/").strip('"').removesuffix("-gzip") for t in header.split(",")}
     return base in tags
+
+
+def check_params(allowed: set[str], what: str = "query parameter") -> None:
+    """Refuse unknown query parameters (typos must not pass silently) and repeated single-valued ones."""
+    unknown = sorted(set(request.args) - allowed)
+    if unknown:
+        name = unknown[0][:40]
+        raise InvalidQuery(f"unknown {what} {name!r}; accepted: {', '.join(sorted(allowed))}", name)
+    for name in request.args:
+        count = len(request.args.getlist(name))
+        if count > 1:
+            raise InvalidQuery(f"{name} is given {count} times; give it once (use commas for several values)", name)
 
 
 def json_response(body, status: int = 200, content_type: str = JSON, etag: str | None = None,
