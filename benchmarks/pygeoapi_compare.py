@@ -149,9 +149,25 @@ def log(msg: str) -> None:
     print(f"[compare] {msg}", flush=True)
 
 
-def load_average() -> float:
-    """1-minute load average (other work on the box skews the numbers)."""
-    return os.getloadavg()[0]
+def cpu_busy_fraction(interval: float = 1.0) -> float | None:
+    """Share of CPU time busy over ``interval`` s (from /proc/stat).
+
+    Other work on the machine skews the numbers; this is checked before
+    anything is started.
+    """
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as fh:
+            values = [int(v) for v in fh.readline().split()[1:]]
+        idle = values[3] + values[4]  # idle + iowait
+        return sum(values), idle
+    try:
+        total0, idle0 = sample()
+        time.sleep(interval)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    elapsed = total1 - total0
+    return round(1 - (idle1 - idle0) / elapsed, 3) if elapsed else None
 
 
 def free_port() -> int:
@@ -773,9 +789,9 @@ def check_parity(endpoints: dict[str, str], args: argparse.Namespace,
 def run_benchmark(args: argparse.Namespace, tools: Tools, workdir: Path,
                   procs: Processes) -> int:
     """Start everything, check parity, measure, report. Returns exit code."""
-    load_before = load_average()
-    if load_before > 0.5:
-        log(f"WARNING: load average is {load_before:.2f}; other work on this "
+    busy = cpu_busy_fraction()
+    if busy is not None and busy > 0.2:
+        log(f"WARNING: CPUs already {busy:.0%} busy; other work on this "
             "machine will skew the numbers")
     gpkg = prepare_gpkg(args, tools, workdir)
     log(f"starting PostgreSQL ({tools.pg_bindir}) in {workdir}")
@@ -794,7 +810,7 @@ def run_benchmark(args: argparse.Namespace, tools: Tools, workdir: Path,
     report = {
         "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "load_1min_before": load_before},
+                    "cpu_busy_before": busy},
         "params": {"bbox": args.bbox, "limit": args.limit,
                    "duration_s": args.duration, "warmup_s": args.warmup,
                    "connections": args.connections, "threads": 2,
