@@ -16,6 +16,17 @@ def test_bundled_specs_load_in_order():
     assert st.catchment_radius_m == 1000
     assert "contact_phone" not in [f.name for f in st.public_fields]
     assert "truck_parking" in vocab.ids
+    assert "truck_parking" in specs["driver_homes"].services and "truck_parking" not in st.services
+
+
+def test_layer_services_must_be_in_the_vocabulary(tmp_path):
+    import shutil
+    shutil.copy(DEFAULT_LAYERS_DIR / "services.toml", tmp_path / "services.toml")
+    text = (DEFAULT_LAYERS_DIR / "stations.toml").read_text(encoding="utf-8")
+    (tmp_path / "stations.toml").write_text(text.replace('services = ["water"', 'services = ["teleport", "water"'),
+                                            encoding="utf-8")
+    with pytest.raises(DataError, match="stations.toml: services \\['teleport'\\] are not in services.toml"):
+        load_specs(tmp_path)
 
 
 @pytest.mark.parametrize("term,expected", [("charging", "charging"), ("充电", "charging"), ("微波炉", "microwave"),

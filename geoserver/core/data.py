@@ -141,7 +141,7 @@ def load_layer(spec: LayerSpec, vocab: ServiceVocabulary, data_dir: Path) -> Lay
     if len(set(ids)) != len(ids):
         raise DataError(f"layer {spec.id}: {path.name} has duplicate ids")
 
-    bits = {sid: vocab.bit(sid) for sid in vocab.ids}
+    bits = {sid: vocab.bit(sid) for sid in (spec.services or vocab.ids)}
     mask = np.zeros(len(gdf), dtype=np.uint64)
     columns = {f.name: (gdf[f.name].tolist() if f.name in gdf.columns else [None] * len(gdf)) for f in spec.fields}
     properties = []
@@ -155,7 +155,8 @@ def load_layer(spec: LayerSpec, vocab: ServiceVocabulary, data_dir: Path) -> Lay
                 services = split_services(value)
                 unknown = [s for s in services if s not in bits]
                 if unknown:
-                    raise DataError(f"layer {spec.id}: feature {ids[i]} has unknown services {unknown}")
+                    raise DataError(f"layer {spec.id}: feature {ids[i]} has services {unknown} that are not in "
+                                    f"the layer's vocabulary ({', '.join(bits)})")
                 mask[i] = sum(bits[s] for s in services)
                 props[f.name] = services
             else:

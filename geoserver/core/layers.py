@@ -80,6 +80,7 @@ class LayerSpec:
     id_prefix: str | None = None
     marker: dict = field(default_factory=dict)
     order: int = 100
+    services: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Path) -> "LayerSpec":
@@ -97,7 +98,8 @@ class LayerSpec:
                        data_file=raw["data_file"], fields=fields,
                        private_fields=tuple(raw.get("private_fields", ())),
                        catchment_radius_m=raw.get("catchment_radius_m"), id_prefix=raw.get("id_prefix"),
-                       marker=dict(raw.get("marker", {})), order=int(raw.get("order", 100)))
+                       marker=dict(raw.get("marker", {})), order=int(raw.get("order", 100)),
+                       services=tuple(raw.get("services", ())))
         except KeyError as exc:
             raise DataError(f"{path.name}: missing key {exc}") from exc
         bad = [f.name for f in fields if f.type not in FIELD_TYPES]
@@ -129,6 +131,9 @@ def load_specs(layers_dir: Path) -> tuple[ServiceVocabulary, dict[str, LayerSpec
     for path in sorted(layers_dir.glob("*.toml")):
         if path.name != "services.toml":
             spec = LayerSpec.load(path)
+            unknown = [s for s in spec.services if s not in vocab.ids]
+            if unknown:
+                raise DataError(f"{path.name}: services {unknown} are not in services.toml")
             specs[spec.id] = spec
     if not specs:
         raise DataError(f"no layer specs in {layers_dir}")

@@ -38,8 +38,7 @@ def layers():
             "sample_data": any(p.get("source") == "sample" for p in layer.properties[:50]),
             "fields": [{"name": f.name, "type": f.type, "title_zh": f.title_zh, "title_en": f.title_en}
                        for f in spec.public_fields],
-            "services": [s for s in svc.vocab.to_dict()
-                         if any(layer.service_mask & svc.vocab.bit(s["id"]))] if spec.is_point else [],
+            "services": [s for s in svc.vocab.to_dict() if s["id"] in spec.services],
         })
     return json_response({"layers": out, "services": svc.vocab.to_dict()},
                          etag=etag_for("layers", *(lay.version for lay in svc.layers.values())))
