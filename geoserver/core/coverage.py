@@ -1,0 +1,263 @@
+"""Coverage of demand by a facility layer, and the gaps it leaves.
+
+A demand point is covered when a facility of the layer (optionally only those offering given services, or open at
+a given time) lies within its catchment:
+
+* a straight-line radius in metres (geodesic distance on WGS84), or
+* an estimated travel time for a mode: the travel distance (minutes x speed) turned into a straight-line radius
+  with a detour (circuity) factor that is higher on short trips: f(d) = f_long + (f_short - f_long) exp(-d / d0),
+  f_long = 1.32 (mean of 25 Chinese cities, Annals of GIS 2021), f_short = 1.6, d0 = 1 km; or
+* real network distance over a road graph from an OpenStreetMap extract, when one is given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+from . import crs
+from .demand import Demand
+from .errors import InvalidQuery
+
+#: Average door-to-door speeds in km/h used for travel-time catchments (configurable per request).
+SPEEDS_KMH = {"walk": 4.5, "ebike": 15.0, "car": 25.0}
+DETOUR_LONG = 1.32
+DETOUR_SHORT = 1.6
+DETOUR_SCALE_M = 1000.0
+MAX_RADIUS_M = 50_000.0
+MAX_MINUTES = 120.0
+
+
+@dataclass(frozen=True)
+class Catchment:
+    """How far a facility serves: a straight-line radius, or minutes of travel by a mode."""
+
+    radius_m: float | None = None
+    minutes: float | None = None
+    mode: str | None = None
+    speed_kmh: float | None = None
+    detour_long: float = DETOUR_LONG
+    detour_short: float = DETOUR_SHORT
+    network: object | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        if (self.radius_m is None) == (self.minutes is None):
+            raise InvalidQuery("give either radius_m or minutes (with mode), not both or neither", "radius_m")
+        if self.radius_m is not None and not 0 < self.radius_m <= MAX_RADIUS_M:
+            raise InvalidQuery(f"radius_m must be greater than 0 and at most {MAX_RADIUS_M:g}", "radius_m")
+        if self.minutes is not None:
+            if not 0 < self.minutes <= MAX_MINUTES:
+                raise InvalidQuery(f"minutes must be greater than 0 and at most {MAX_MINUTES:g}", "minutes")
+            if self.mode not in SPEEDS_KMH:
+                raise InvalidQuery(f"mode must be one of {', '.join(SPEEDS_KMH)} with minutes", "mode")
+        if self.speed_kmh is not None and not 0 < self.speed_kmh <= 150:
+            raise InvalidQuery("speed_kmh must be greater than 0 and at most 150", "speed_kmh")
+        if not 1.0 <= self.detour_long <= 3.0 or not self.detour_long <= self.detour_short <= 4.0:
+            raise InvalidQuery("detour factors must satisfy 1 <= detour <= detour_short <= 4", "detour")
+
+    @property
+    def travel_m(self) -> float:
+        """The distance a facility serves along the way: radius, or minutes x speed."""
+        if self.radius_m is not None:
+            return float(self.radius_m)
+        speed = self.speed_kmh or SPEEDS_KMH[self.mode]
+        return self.minutes * speed * 1000.0 / 60.0
+
+    def detour(self, straight_m: float) -> float:
+        return self.detour_long + (self.detour_short - self.detour_long) * math.exp(-straight_m / DETOUR_SCALE_M)
+
+    @property
+    def straight_radius_m(self) -> float:
+        """The straight-line radius equivalent to this catchment (solves r x detour(r) = travel distance)."""
+        if self.radius_m is not None:
+            return float(self.radius_m)
+        lo, hi = 0.0, self.travel_m
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            if mid * self.detour(mid) < self.travel_m:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    def describe(self) -> str:
+        if self.network is not None:
+            what = f"{self.radius_m:g} m" if self.radius_m is not None else \
+                f"{self.minutes:g} min by {self.mode} ({self.travel_m:,.0f} m at {self.speed_kmh or SPEEDS_KMH[self.mode]:g} km/h)"
+            return f"{what} along the road network of the supplied OpenStreetMap extract"
+        if self.radius_m is not None:
+            return f"straight-line (geodesic) radius {self.radius_m:g} m"
+        return (f"{self.minutes:g} min by {self.mode} at {self.speed_kmh or SPEEDS_KMH[self.mode]:g} km/h = "
+                f"{self.travel_m:,.0f} m of travel = {self.straight_radius_m:,.0f} m straight-line with detour factor "
+                f"{self.detour(self.straight_radius_m):.2f} (f = {self.detour_long:g} + "
+                f"({self.detour_short:g} - {self.detour_long:g}) exp(-d / {DETOUR_SCALE_M:g} m))")
+
+
+def nearest_distances_m(demand_lon, demand_lat, fac_lon, fac_lat) -> tuple[np.ndarray, np.ndarray]:
+    """Exact geodesic distance from every demand point to its nearest facility, and that facility's index.
+
+    Candidates come from a k-d tree in METRIC_CRS; a point whose answer the metric bound cannot settle
+    (a farther-in-metric facility could be geodesically nearer) is settled by a ball query.
+    """
+    n = len(demand_lon)
+    if len(fac_lon) == 0:
+        return np.full(n, np.inf), np.full(n, -1)
+    fx, fy = crs.to_metric(np.asarray(fac_lon), np.asarray(fac_lat))
+    tree = cKDTree(np.column_stack([fx, fy]))
+    dx, dy = crs.to_metric(np.asarray(demand_lon), np.asarray(demand_lat))
+    k = min(4, len(fac_lon))
+    dm, idx = tree.query(np.column_stack([dx, dy]), k=k)
+    dm, idx = dm.reshape(n, k), idx.reshape(n, k)
+    geo = crs.geodesic_distance_m(np.repeat(demand_lon, k), np.repeat(demand_lat, k), np.asarray(fac_lon)[idx.ravel()],
+                                  np.asarray(fac_lat)[idx.ravel()]).reshape(n, k)
+    best = np.argmin(geo, axis=1)
+    dist = geo[np.arange(n), best]
+    nearest = idx[np.arange(n), best]
+    slack = 1 + crs.METRIC_SCALE_ERROR
+    unsettled = np.flatnonzero((dm[:, -1] / slack <= dist) & (k < len(fac_lon)))
+    for i in unsettled:
+        cand = np.asarray(tree.query_ball_point((dx[i], dy[i]), dist[i] * slack + 1e-6))
+        g = crs.geodesic_distance_m(demand_lon[i], demand_lat[i], np.asarray(fac_lon)[cand], np.asarray(fac_lat)[cand])
+        j = int(np.argmin(g))
+        dist[i], nearest[i] = g[j], cand[j]
+    return dist, nearest
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float | None:
+    """The q-quantile of values weighted by weights (None when there is no weight)."""
+    finite = np.isfinite(values) & (weights > 0)
+    if weights.sum() <= 0:
+        return None
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    pos = np.searchsorted(cum, q * cum[-1])
+    value = values[order][min(pos, len(order) - 1)]
+    return float(value) if finite.any() and np.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class CoverageResult:
+    """Coverage of a demand layer by a facility layer under a catchment; arrays are per demand point."""
+
+    layer: str
+    facilities: int
+    catchment: Catchment
+    demand: Demand
+    distance_m: np.ndarray
+    nearest_facility: np.ndarray
+    covered: np.ndarray
+    filters: dict
+
+    @property
+    def covered_weight(self) -> float:
+        return float(self.demand.weight[self.covered].sum())
+
+    def totals(self) -> dict:
+        total = self.demand.total
+        covered = self.covered_weight
+        return {"demand": round(total, 1), "covered": round(covered, 1), "uncovered": round(total - covered, 1),
+                "covered_pct": round(100 * covered / total, 2) if total else None,
+                "median_distance_m": _round(weighted_quantile(self.distance_m, self.demand.weight, 0.5)),
+                "p90_distance_m": _round(weighted_quantile(self.distance_m, self.demand.weight, 0.9))}
+
+    def by_district(self, districts) -> list[dict]:
+        """Per-district rows in the districts layer's order (districts: the Layer)."""
+        rows = []
+        codes = self.demand.district_code
+        for pos, code in enumerate(districts.ids):
+            mask = codes == code
+            w = self.demand.weight[mask]
+            total, covered = float(w.sum()), float(w[self.covered[mask]].sum())
+            props = districts.properties[pos]
+            rows.append({"district_code": code, "district": props.get("name"), "district_en": props.get("name_en"),
+                         "zone": props.get("zone"), "demand": round(total, 1), "covered": round(covered, 1),
+                         "uncovered": round(total - covered, 1),
+                         "covered_pct": round(100 * covered / total, 2) if total else None,
+                         "median_distance_m": _round(weighted_quantile(self.distance_m[mask], w, 0.5)),
+                         "p90_distance_m": _round(weighted_quantile(self.distance_m[mask], w, 0.9))})
+        return rows
+
+
+def _round(value):
+    return None if value is None else round(value, 1)
+
+
+def compute_coverage(service, layer_id: str, catchment: Catchment, demand: Demand, services=(),
+                     open_at=None) -> CoverageResult:
+    """Which demand is covered by ``layer_id``'s facilities (filtered by services / opening time)."""
+    layer = service.point_layer(layer_id)
+    positions = np.arange(layer.count)
+    if services or open_at is not None:
+        positions = positions[service.filter_mask(layer, positions, services, open_at)]
+    fac_lon, fac_lat = layer.index.lon[positions], layer.index.lat[positions]
+    if catchment.network is not None:
+        dist = catchment.network.distance_to_nearest(fac_lon, fac_lat, demand.lon, demand.lat)
+        nearest = np.full(demand.size, -1)
+        covered = dist <= catchment.travel_m
+    else:
+        dist, nearest = nearest_distances_m(demand.lon, demand.lat, fac_lon, fac_lat)
+        covered = dist <= catchment.straight_radius_m
+    nearest = np.where(nearest >= 0, positions[np.maximum(nearest, 0)], -1) if len(positions) else nearest
+    filters = {"services": list(services), "open_at": open_at.isoformat(timespec="minutes") if open_at else None}
+    return CoverageResult(layer=layer_id, facilities=int(len(positions)), catchment=catchment, demand=demand,
+                          distance_m=dist, nearest_facility=nearest, covered=covered, filters=filters)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A connected uncovered area: merged grid cells (WGS84 polygon) and the demand in it."""
+
+    geometry: object
+    uncovered: float
+    cells: int
+    area_km2: float
+    districts: tuple[str, ...]
+
+
+def find_gaps(result: CoverageResult, cell_m: float | None = None, min_uncovered: float = 0.0) -> list[Gap]:
+    """Uncovered demand merged into connected areas of grid cells, largest uncovered demand first.
+
+    Demand that is not on a grid (e.g. points of orders) is first binned into ``cell_m`` cells (default 200 m).
+    Cells join when they share an edge and lie in the same district, so each gap is one district's to fill.
+    """
+    cell = result.demand.cell_m or cell_m or 200.0
+    mask = ~result.covered & (result.demand.weight > 0)
+    if not mask.any():
+        return []
+    d = result.demand
+    col = np.floor(d.x[mask] / cell).astype(np.int64)
+    row = np.floor(d.y[mask] / cell).astype(np.int64)
+    codes = d.district_code[mask]
+    weight = d.weight[mask]
+    gaps = []
+    for code in np.unique(codes):
+        in_district = codes == code
+        gaps.extend(_district_gaps(col[in_district], row[in_district], weight[in_district], cell, code))
+    gaps.sort(key=lambda g: -g.uncovered)
+    return [g for g in gaps if g.uncovered > 0 and g.uncovered >= min_uncovered]
+
+
+def _district_gaps(col, row, weight, cell, code) -> list[Gap]:
+    """Connected components (edge-sharing cells) of one district's uncovered cells, as WGS84 polygons."""
+    import shapely
+
+    c0, r0 = col.min(), row.min()
+    grid = np.zeros((row.max() - r0 + 1, col.max() - c0 + 1))
+    np.add.at(grid, (row - r0, col - c0), weight)
+    occupied = np.zeros(grid.shape, bool)
+    occupied[row - r0, col - c0] = True
+    labels, count = ndimage.label(occupied)
+    sums = ndimage.sum(grid, labels, index=np.arange(1, count + 1))
+    gaps = []
+    for label in range(1, count + 1):
+        rr, cc = np.nonzero(labels == label)
+        x0, y0 = (cc + c0) * cell, (rr + r0) * cell
+        merged = shapely.coverage_union_all(shapely.box(x0, y0, x0 + cell, y0 + cell))
+        wgs = shapely.transform(merged, lambda xy: np.column_stack(crs.from_metric(xy[:, 0], xy[:, 1])))
+        gaps.append(Gap(geometry=wgs, uncovered=float(sums[label - 1]), cells=int(len(rr)),
+                        area_km2=len(rr) * cell * cell / 1e6, districts=(str(code),) if code else ()))
+    return gaps
