@@ -42,7 +42,8 @@ class Catchment:
     speed_kmh: float | None = None
     detour_long: float = DETOUR_LONG
     detour_short: float = DETOUR_SHORT
-    network: object | None = field(default=None, compare=False)
+    network: object | None = field(default=None, compare=False, hash=False)
+    network_name: str | None = None
 
     def __post_init__(self):
         if (self.radius_m is None) == (self.minutes is None):

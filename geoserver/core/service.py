@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +48,48 @@ class GeoService:
         self.vocab, self.specs = load_specs(self.layers_dir)
         self.layers: dict[str, Layer] = {lid: load_layer(spec, self.vocab, self.data_dir)
                                          for lid, spec in self.specs.items()}
+        self._cache: OrderedDict = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    # --- analysis inputs and results, cached (demand grids and coverage cost ~0.1-1 s each) -----------
+    def cached(self, key, build, max_items: int = 24):
+        """``build()`` once per ``key``, keeping the most recently used results."""
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        value = build()
+        with self._cache_lock:
+            self._cache[key] = value
+            while len(self._cache) > max_items:
+                self._cache.popitem(last=False)
+        return value
+
+    def demand_files(self) -> dict[str, Path]:
+        """Demand layers a planner put in <data dir>/demand/ (GeoPackage, GeoJSON, Shapefile or CSV)."""
+        folder = self.data_dir / "demand"
+        if not folder.is_dir():
+            return {}
+        return {p.stem: p for p in sorted(folder.iterdir())
+                if p.suffix.lower() in (".gpkg", ".geojson", ".json", ".shp", ".csv")}
+
+    def demand(self, name: str = "grid", cell_m: float = 200.0, weight_column: str | None = None):
+        """The named demand layer: ``grid`` (census model on a cell_m grid) or a file from demand_files()."""
+        from .demand import grid_demand, load_demand
+        if name in ("grid", "", None):
+            return self.cached(("demand", "grid", float(cell_m)), lambda: grid_demand(self, float(cell_m)))
+        files = self.demand_files()
+        if name not in files:
+            known = ", ".join(["grid", *files])
+            raise InvalidQuery(f"unknown demand layer {str(name)[:60]!r}; available: {known}", "demand")
+        return self.cached(("demand", name, weight_column),
+                           lambda: load_demand(self, files[name], weight_column, name))
+
+    def coverage(self, layer_id: str, catchment, demand, services=(), open_at=None):
+        """Coverage of ``demand`` by a layer (cached by all its inputs)."""
+        from .coverage import compute_coverage
+        key = ("coverage", layer_id, catchment, demand.name, demand.cell_m, tuple(services), open_at)
+        return self.cached(key, lambda: compute_coverage(self, layer_id, catchment, demand, services, open_at))
 
     # --- lookup -----------------------------------------------------------------------------------------
     def layer(self, layer_id: str) -> Layer:

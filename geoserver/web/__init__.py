@@ -26,9 +26,10 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
     app.extensions["geoservice"] = service or GeoService(app.config["DATA_DIR"], app.config["LAYERS_DIR"])
     gzip_cache = GzipCache()
 
-    from . import api, ogc
+    from . import analysis, api, ogc
     app.register_blueprint(api.bp)
     app.register_blueprint(ogc.bp)
+    app.register_blueprint(analysis.bp)
 
     @app.after_request
     def _finish(resp):

@@ -1,0 +1,52 @@
+"""Parsing of coverage/siting parameters (catchment, demand, filters) from plain strings or JSON values."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from . import query as q
+from .coverage import Catchment
+from .errors import InvalidQuery
+
+COVERAGE_PARAMS = {"layer", "radius_m", "minutes", "mode", "speed_kmh", "detour", "detour_short", "services",
+                   "open_at", "demand", "cell_m", "weight_column", "network"}
+
+
+def _optional_number(args: Mapping, name: str) -> float | None:
+    value = args.get(name)
+    if value is None or value == "":
+        return None
+    return q.number(q.text(args, name) if isinstance(value, str) else value, name)
+
+
+def parse_catchment(args: Mapping, default_radius_m: float | None = None) -> Catchment:
+    """radius_m, or minutes with mode (walk, ebike, car), plus optional speed_kmh, detour, detour_short."""
+    radius = _optional_number(args, "radius_m")
+    minutes = _optional_number(args, "minutes")
+    mode = q.text(args, "mode") if isinstance(args.get("mode"), str) or args.get("mode") is None else str(args["mode"])
+    if radius is None and minutes is None:
+        if default_radius_m is None:
+            raise InvalidQuery("give radius_m (metres) or minutes with mode=walk|ebike|car", "radius_m")
+        radius = default_radius_m
+    if minutes is None and mode:
+        raise InvalidQuery("mode needs minutes (e.g. minutes=10&mode=ebike)", "mode")
+    extra = {}
+    for name, key in (("detour", "detour_long"), ("detour_short", "detour_short")):
+        value = _optional_number(args, name)
+        if value is not None:
+            extra[key] = value
+    if "detour_long" in extra and "detour_short" not in extra:
+        extra["detour_short"] = max(extra["detour_long"], Catchment.detour_short)
+    return Catchment(radius_m=radius, minutes=minutes, mode=mode or None, speed_kmh=_optional_number(args, "speed_kmh"),
+                     **extra)
+
+
+def parse_filters(args: Mapping, vocab) -> tuple[tuple[str, ...], object]:
+    """(services, open_at): facility filters for coverage; open_at is an ISO time or absent."""
+    services = args.get("services")
+    if isinstance(services, list):
+        services = ",".join(str(s) for s in services)
+    services = q.service_list(q.text({"services": services}, "services"), vocab)
+    raw = args.get("open_at")
+    open_at = q.moment(q.text({"open_at": raw}, "open_at"), "open_at") if raw not in (None, "") else None
+    return services, open_at

@@ -1,0 +1,71 @@
+"""Coverage and gap endpoints through the Flask test client."""
+
+import pytest
+from shapely.geometry import shape
+
+from geoserver.web import create_app
+
+
+def test_coverage_by_district_and_totals(client, service):
+    body = client.get("/api/coverage?layer=stations&radius_m=1000").json
+    assert body["demand"]["total"] == 24870895.0 and body["facilities"] == 3400
+    assert body["catchment"]["method"] == "straight-line (geodesic) radius 1000 m"
+    rows = body["districts"]
+    assert len(rows) == 16
+    assert sum(r["covered"] for r in rows) == pytest.approx(body["totals"]["covered"], abs=20)
+    assert sum(r["demand"] for r in rows) == pytest.approx(24870895.0, abs=20)
+    by_name = {r["district"]: r for r in rows}
+    # The sample network is dense downtown and thin in the outer suburbs.
+    assert by_name["黄浦区"]["covered_pct"] > 95 > by_name["崇明区"]["covered_pct"]
+    assert body["sample_data"] is True and "census" in body["demand"]["model"]
+
+
+def test_travel_time_and_filters(client):
+    walk = client.get("/api/coverage?minutes=10&mode=walk").json
+    ebike = client.get("/api/coverage?minutes=10&mode=ebike").json
+    assert walk["catchment"]["straight_radius_m"] < ebike["catchment"]["straight_radius_m"]
+    assert walk["totals"]["covered_pct"] < ebike["totals"]["covered_pct"]
+    filtered = client.get("/api/coverage?radius_m=1000&services=charging&open_at=2026-11-25T23:30").json
+    plain = client.get("/api/coverage?radius_m=1000").json
+    assert filtered["facilities"] < plain["facilities"]
+    assert filtered["totals"]["covered"] < plain["totals"]["covered"]
+
+
+def test_gaps_geojson(client):
+    r = client.get("/api/coverage/gaps?radius_m=1000&limit=5")
+    assert r.status_code == 200 and r.mimetype == "application/geo+json"
+    fc = r.json
+    assert fc["numberReturned"] == 5 and fc["numberMatched"] >= 5
+    uncovered = [f["properties"]["uncovered"] for f in fc["features"]]
+    assert uncovered == sorted(uncovered, reverse=True)
+    assert [f["properties"]["rank"] for f in fc["features"]] == [1, 2, 3, 4, 5]
+    for f in fc["features"]:
+        geom = shape(f["geometry"])
+        assert geom.is_valid and 120.8 < geom.centroid.x < 122.3
+        assert len(f["properties"]["districts"]) == 1
+
+
+@pytest.mark.parametrize("query,parameter", [
+    ("", "radius_m"), ("radius_m=abc", "radius_m"), ("radius_m=-1", "radius_m"), ("radius_m=1e9", "radius_m"),
+    ("minutes=10", "mode"), ("minutes=10&mode=plane", "mode"), ("radius_m=100&mode=walk", "mode"),
+    ("radius_m=100&layer=districts", "layer"), ("radius_m=100&layer=x", "layer"), ("radius_m=100&demand=x", "demand"),
+    ("radius_m=100&cell_m=5", "cell_m"), ("radius_m=100&services=teleport", "services"),
+    ("radius_m=100&open_at=noon", "open_at"), ("radius_m=100&radius=5", "radius"),
+    ("radius_m=100&network=pudong", "network"),
+])
+def test_coverage_bad_input(client, query, parameter):
+    r = client.get(f"/api/coverage?{query}")
+    assert r.status_code == 400, r.json
+    assert r.json["parameter"] == parameter
+
+
+def test_demand_file_from_data_dir(tiny_service, tmp_path):
+    folder = tiny_service.data_dir / "demand"
+    folder.mkdir()
+    (folder / "orders.csv").write_text("lon,lat,orders\n121.45,31.251,30\n121.40001,31.29,10\n", encoding="utf-8")
+    client = create_app(service=tiny_service).test_client()
+    body = client.get("/api/coverage?radius_m=500&demand=orders").json
+    assert body["demand"]["name"] == "orders" and body["totals"]["demand"] == 40
+    assert body["totals"]["covered"] == 30
+    gaps = client.get("/api/coverage/gaps?radius_m=500&demand=orders").json
+    assert [f["properties"]["uncovered"] for f in gaps["features"]] == [10.0]
