@@ -69,3 +69,39 @@ def test_demand_file_from_data_dir(tiny_service, tmp_path):
     assert body["totals"]["covered"] == 30
     gaps = client.get("/api/coverage/gaps?radius_m=500&demand=orders").json
     assert [f["properties"]["uncovered"] for f in gaps["features"]] == [10.0]
+
+
+def test_network_catchment_uses_road_distance(tiny_service):
+    """An L-shaped road: a demand point 1,414 m from station A in a straight line is 2,000 m away by road."""
+    from tests.test_network import osm_xml, to_lonlat
+    from geoserver.core import crs
+
+    # Local metres around (121.47, 31.20): put station-like source and the demand on the road ends.
+    nodes = {1: (0.0, 0.0), 2: (1000.0, 0.0), 3: (1000.0, 1000.0)}
+    folder = tiny_service.data_dir / "networks"
+    folder.mkdir()
+    (folder / "lroad.osm").write_text(osm_xml(nodes, [(1, [1, 2, 3], {"highway": "residential"})]), encoding="utf-8")
+    a_lon, a_lat = to_lonlat(0.0, 0.0)
+    d_lon, d_lat = to_lonlat(1000.0, 1000.0)
+    demand = tiny_service.data_dir / "demand"
+    demand.mkdir()
+    (demand / "one.csv").write_text(f"lon,lat,weight\n{d_lon},{d_lat},5\n", encoding="utf-8")
+    import geopandas as gpd
+    st = gpd.read_file(tiny_service.data_dir / "stations.gpkg")
+    st.loc[0, "geometry"] = gpd.points_from_xy([a_lon], [a_lat])[0]
+    st.to_file(tiny_service.data_dir / "stations.gpkg", layer="stations", driver="GPKG")
+    from geoserver.core.service import GeoService
+    svc = GeoService(tiny_service.data_dir, tiny_service.layers_dir)
+    client = create_app(service=svc).test_client()
+    assert float(crs.geodesic_distance_m(a_lon, a_lat, d_lon, d_lat)) == pytest.approx(1414.2, abs=1.0)
+    straight = client.get("/api/coverage?radius_m=1500&demand=one").json
+    assert straight["totals"]["covered"] == 5
+    by_road = client.get("/api/coverage?radius_m=1500&demand=one&network=lroad&mode=walk").json
+    assert by_road["totals"]["covered"] == 0
+    assert by_road["totals"]["median_distance_m"] == pytest.approx(2000.0, abs=1.0)
+    assert "road network" in by_road["catchment"]["method"]
+    assert client.get("/api/coverage?minutes=30&mode=walk&demand=one&network=lroad").json["totals"]["covered"] == 5
+    r = client.get("/api/coverage?radius_m=1500&demand=one&network=lroad")
+    assert r.status_code == 400 and r.json["parameter"] == "mode"
+    r = client.get("/api/coverage?radius_m=1500&network=nope&mode=walk")
+    assert r.status_code == 400 and "available: lroad" in r.json["description"]

@@ -19,8 +19,12 @@ def _optional_number(args: Mapping, name: str) -> float | None:
     return q.number(q.text(args, name) if isinstance(value, str) else value, name)
 
 
-def parse_catchment(args: Mapping, default_radius_m: float | None = None) -> Catchment:
-    """radius_m, or minutes with mode (walk, ebike, car), plus optional speed_kmh, detour, detour_short."""
+def parse_catchment(args: Mapping, default_radius_m: float | None = None, network=None,
+                    network_name: str | None = None) -> Catchment:
+    """radius_m, or minutes with mode (walk, ebike, car), plus optional speed_kmh, detour, detour_short.
+
+    With a road ``network`` the mode says which roads may be used, so it may come with radius_m too.
+    """
     radius = _optional_number(args, "radius_m")
     minutes = _optional_number(args, "minutes")
     mode = q.text(args, "mode") if isinstance(args.get("mode"), str) or args.get("mode") is None else str(args["mode"])
@@ -28,7 +32,7 @@ def parse_catchment(args: Mapping, default_radius_m: float | None = None) -> Cat
         if default_radius_m is None:
             raise InvalidQuery("give radius_m (metres) or minutes with mode=walk|ebike|car", "radius_m")
         radius = default_radius_m
-    if minutes is None and mode:
+    if minutes is None and mode and network is None:
         raise InvalidQuery("mode needs minutes (e.g. minutes=10&mode=ebike)", "mode")
     extra = {}
     for name, key in (("detour", "detour_long"), ("detour_short", "detour_short")):
@@ -38,7 +42,7 @@ def parse_catchment(args: Mapping, default_radius_m: float | None = None) -> Cat
     if "detour_long" in extra and "detour_short" not in extra:
         extra["detour_short"] = max(extra["detour_long"], Catchment.detour_short)
     return Catchment(radius_m=radius, minutes=minutes, mode=mode or None, speed_kmh=_optional_number(args, "speed_kmh"),
-                     **extra)
+                     network=network, network_name=network_name, **extra)
 
 
 def parse_filters(args: Mapping, vocab) -> tuple[tuple[str, ...], object]:

@@ -50,6 +50,8 @@ class Catchment:
             raise InvalidQuery("give either radius_m or minutes (with mode), not both or neither", "radius_m")
         if self.radius_m is not None and not 0 < self.radius_m <= MAX_RADIUS_M:
             raise InvalidQuery(f"radius_m must be greater than 0 and at most {MAX_RADIUS_M:g}", "radius_m")
+        if self.network is not None and self.mode not in SPEEDS_KMH:
+            raise InvalidQuery(f"a road network needs mode ({', '.join(SPEEDS_KMH)}) to know which roads to use", "mode")
         if self.minutes is not None:
             if not 0 < self.minutes <= MAX_MINUTES:
                 raise InvalidQuery(f"minutes must be greater than 0 and at most {MAX_MINUTES:g}", "minutes")
@@ -196,8 +198,8 @@ def compute_coverage(service, layer_id: str, catchment: Catchment, demand: Deman
         positions = positions[service.filter_mask(layer, positions, services, open_at)]
     fac_lon, fac_lat = layer.index.lon[positions], layer.index.lat[positions]
     if catchment.network is not None:
-        dist = catchment.network.distance_to_nearest(fac_lon, fac_lat, demand.lon, demand.lat)
-        nearest = np.full(demand.size, -1)
+        found = catchment.network.nearest_source(fac_lon, fac_lat, demand.lon, demand.lat)
+        dist, nearest = found.distance_m, found.index
         covered = dist <= catchment.travel_m
     else:
         dist, nearest = nearest_distances_m(demand.lon, demand.lat, fac_lon, fac_lat)

@@ -85,6 +85,30 @@ class GeoService:
         return self.cached(("demand", name, weight_column),
                            lambda: load_demand(self, files[name], weight_column, name))
 
+    def network_files(self) -> dict[str, Path]:
+        """Road networks a planner put in <data dir>/networks/ (OpenStreetMap .osm, .osm.pbf, .osm.gz, .osm.bz2)."""
+        folder = self.data_dir / "networks"
+        if not folder.is_dir():
+            return {}
+        out = {}
+        for p in sorted(folder.iterdir()):
+            for suffix in (".osm.pbf", ".osm.gz", ".osm.bz2", ".osm", ".pbf"):
+                if p.name.lower().endswith(suffix):
+                    out[p.name[: -len(suffix)]] = p
+                    break
+        return out
+
+    def network(self, name: str, mode: str):
+        """The named road network for a travel mode (loaded once, then cached)."""
+        from .network import RoadNetwork
+        files = self.network_files()
+        if name not in files:
+            known = ", ".join(files) or "none configured: put .osm/.osm.pbf files in <data dir>/networks/"
+            raise InvalidQuery(f"unknown road network {str(name)[:60]!r}; available: {known}", "network")
+        if mode not in ("walk", "ebike", "car"):
+            raise InvalidQuery("a road network needs mode=walk, ebike or car", "mode")
+        return self.cached(("network", name, mode), lambda: RoadNetwork.from_osm(files[name], mode), max_items=24)
+
     def coverage(self, layer_id: str, catchment, demand, services=(), open_at=None):
         """Coverage of ``demand`` by a layer (cached by all its inputs)."""
         from .coverage import compute_coverage

@@ -31,13 +31,12 @@ def coverage_from_args(args):
         layer = svc.point_layer(layer_id)
     except LayerNotFound as exc:
         raise InvalidQuery(exc.message, "layer") from None
-    catchment = parse_catchment(args, default_radius_m=None)
+    network_name = q.text(args, "network")
+    network = svc.network(network_name, q.text(args, "mode") or "") if network_name else None
+    catchment = parse_catchment(args, default_radius_m=None, network=network, network_name=network_name)
     services, open_at = parse_filters(args, svc.vocab)
     cell_m = q.number(q.text(args, "cell_m", "200"), "cell_m")
     demand = svc.demand(q.text(args, "demand", "grid"), cell_m, q.text(args, "weight_column"))
-    if q.text(args, "network"):
-        raise InvalidQuery("no road networks are configured on this server (put .osm/.osm.pbf files in "
-                           "<data dir>/networks/)", "network")
     return layer, svc.coverage(layer.spec.id, catchment, demand, services, open_at)
 
 
