@@ -16,7 +16,9 @@ apt_install() {
 
 if [ "${1:-}" = "--with-test-tools" ]; then
   apt_install gdal-bin   # ogrinfo: the real OGC API - Features client the tests drive
+  bash scripts/install_browser.sh   # Debian's Chromium (+ a Chinese font) for the browser tests
 fi
+bash scripts/install_assets.sh   # Leaflet and plugins from the npm registry into static/node_modules
 
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then

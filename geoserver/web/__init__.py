@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 
-from flask import Flask, request
+from flask import Flask, abort, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from ..core.errors import DataError, FeatureNotFound, GeoServerError, LayerNotFound
+from ..core.jobs import JobStore
 from ..core.service import GeoService
 from .http import GzipCache, finish, json_response
 
@@ -20,16 +22,31 @@ MAX_BODY_BYTES = 5 << 20
 def create_app(test_config: dict | None = None, service: GeoService | None = None) -> Flask:
     """Build the app. ``test_config`` may set DATA_DIR / LAYERS_DIR; ``service`` reuses a loaded GeoService."""
     app = Flask(__name__, static_folder=None)
-    app.config.update(DATA_DIR=None, LAYERS_DIR=None, MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_AS_ASCII=False)
+    app.config.update(DATA_DIR=None, LAYERS_DIR=None, JOBS_DIR=None, MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+                      TILES_URL=os.environ.get("GEOSERVER_TILES_URL"),
+                      TILES_ATTRIBUTION=os.environ.get("GEOSERVER_TILES_ATTRIBUTION"))
     if test_config:
         app.config.update(test_config)
     app.extensions["geoservice"] = service or GeoService(app.config["DATA_DIR"], app.config["LAYERS_DIR"])
     gzip_cache = GzipCache()
 
-    from . import analysis, api, ogc
+    app.extensions["jobs"] = JobStore(app.config.get("JOBS_DIR"))
+
+    from . import analysis, api, ogc, pages, siting
     app.register_blueprint(api.bp)
     app.register_blueprint(ogc.bp)
     app.register_blueprint(analysis.bp)
+    app.register_blueprint(siting.bp)
+    app.register_blueprint(pages.bp)
+
+    @app.get("/static/vendor/<path:path>")
+    def vendor_asset(path):
+        """Leaflet and plugins installed from the npm registry (static/node_modules), served locally: no CDN."""
+        from ..render.assets import asset_file
+        found = asset_file(path)
+        if found is None:
+            abort(404)
+        return send_file(found, max_age=86400)
 
     @app.after_request
     def _finish(resp):

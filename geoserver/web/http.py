@@ -116,7 +116,7 @@ def finish(resp: Response, cache: GzipCache) -> Response:
         resp.headers["Access-Control-Allow-Headers"] = "Content-Type, If-None-Match, Accept"
         resp.headers["Access-Control-Max-Age"] = "86400"
     if (resp.status_code == 200 and not resp.direct_passthrough and "Content-Encoding" not in resp.headers
-            and resp.mimetype in (JSON, GEOJSON, "application/vnd.oai.openapi+json")):
+            and resp.mimetype in (JSON, GEOJSON, "application/vnd.oai.openapi+json", "text/html")):
         resp.vary.add("Accept-Encoding")
         data = resp.get_data()
         if len(data) >= GZIP_MIN_BYTES and accepts_gzip():

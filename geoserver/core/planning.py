@@ -1,0 +1,367 @@
+"""Planning new stations: turn a siting request into an MCLP instance, solve it, and describe the result.
+
+The instance: demand points (the default census grid), the facilities that already exist (their coverage is
+fixed), candidate sites (a regular grid inside the planning area, the points of a candidate layer such as existing
+union service points or Party-mass service stations that could host a station, or both), and the catchment. A
+candidate covers a demand point when the geodesic distance is within the catchment's straight-line radius.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+import shapely
+from scipy import sparse
+from scipy.spatial import cKDTree
+
+from . import crs
+from . import query as q
+from .catchment_query import parse_catchment, parse_filters
+from .coverage import Catchment, CoverageResult
+from .errors import InvalidQuery, LayerNotFound
+from .geography import WATER
+
+MAX_K = 500
+MAX_CANDIDATES = 20_000
+MAX_PAIRS = 5_000_000
+MAX_TIME_LIMIT_S = 600.0
+MIN_AUTO_SPACING_M = 500.0
+AUTO_MAX_GRID_CANDIDATES = 8_000
+SIGNIFICANT = 1e-9
+
+SITING_FIELDS = {"layer", "k", "target_pct", "radius_m", "minutes", "mode", "speed_kmh", "detour", "detour_short",
+                 "services", "open_at", "demand", "cell_m", "weight_column", "area", "districts", "polygon",
+                 "candidates", "candidate_layer", "spacing_m", "solver", "time_limit_s", "async"}
+
+
+@dataclass(frozen=True)
+class SitingRequest:
+    """A validated siting question."""
+
+    layer: str
+    catchment: Catchment
+    k: int | None = None
+    target_fraction: float | None = None
+    area: str = "suburban"  # suburban | districts | polygon | all
+    districts: tuple[str, ...] = ()
+    polygon: object | None = field(default=None, compare=False, hash=False)
+    candidates: str = "grid"  # grid | layer | both
+    candidate_layer: str | None = None
+    spacing_m: float | None = None  # None: the finest of 500 m, 600 m, ... giving at most 8,000 grid candidates
+    solver: str = "fast"
+    time_limit_s: float = 60.0
+    services: tuple[str, ...] = ()
+    open_at: object | None = None
+    demand: str = "grid"
+    cell_m: float = 200.0
+    weight_column: str | None = None
+
+
+def parse_siting_request(body: Mapping, service) -> SitingRequest:
+    """Validate a JSON body (or CLI options) into a SitingRequest; errors name the field."""
+    if not isinstance(body, Mapping):
+        raise InvalidQuery('the body must be a JSON object such as {"layer": "stations", "k": 20, "radius_m": 1000}',
+                           "body")
+    unknown = sorted(set(body) - SITING_FIELDS)
+    if unknown:
+        raise InvalidQuery(f"unknown field {str(unknown[0])[:40]!r}; accepted: {', '.join(sorted(SITING_FIELDS))}",
+                           str(unknown[0])[:40])
+    layer_id = str(body.get("layer") or "stations")
+    try:
+        layer = service.point_layer(layer_id)
+    except LayerNotFound as exc:
+        raise InvalidQuery(exc.message, "layer") from None
+    k, target = body.get("k"), body.get("target_pct")
+    if (k is None) == (target is None):
+        raise InvalidQuery("give either k (number of new sites) or target_pct (coverage to reach), not both", "k")
+    k = q.integer(k, "k", 1, MAX_K) if k is not None else None
+    target_fraction = None
+    if target is not None:
+        pct = q.number(target, "target_pct")
+        if not 0 < pct <= 100:
+            raise InvalidQuery("target_pct must be greater than 0 and at most 100", "target_pct")
+        target_fraction = pct / 100.0
+    catchment = parse_catchment(body, default_radius_m=layer.spec.catchment_radius_m)
+    services, open_at = parse_filters(body, service.vocab)
+    area, districts, polygon = _parse_area(body, service)
+    candidates = str(body.get("candidates") or "grid")
+    if candidates not in ("grid", "layer", "both"):
+        raise InvalidQuery("candidates must be grid, layer or both", "candidates")
+    candidate_layer = body.get("candidate_layer")
+    if candidates != "grid":
+        if not candidate_layer:
+            raise InvalidQuery("candidates=layer or both needs candidate_layer (a point layer id)", "candidate_layer")
+        try:
+            service.point_layer(str(candidate_layer))
+        except (LayerNotFound, InvalidQuery) as exc:
+            raise InvalidQuery(exc.message, "candidate_layer") from None
+    spacing = body.get("spacing_m")
+    if spacing is not None:
+        spacing = q.number(spacing, "spacing_m")
+        if not 100 <= spacing <= 10_000:
+            raise InvalidQuery("spacing_m must be between 100 and 10000", "spacing_m")
+    solver = str(body.get("solver") or "fast")
+    if solver not in ("fast", "exact"):
+        raise InvalidQuery("solver must be fast (greedy with swaps) or exact (MILP, HiGHS)", "solver")
+    time_limit = q.number(body.get("time_limit_s", 60), "time_limit_s")
+    if not 1 <= time_limit <= MAX_TIME_LIMIT_S:
+        raise InvalidQuery(f"time_limit_s must be between 1 and {MAX_TIME_LIMIT_S:g}", "time_limit_s")
+    cell_m = q.number(body.get("cell_m", 200), "cell_m")
+    return SitingRequest(layer=layer_id, catchment=catchment, k=k, target_fraction=target_fraction, area=area,
+                         districts=districts, polygon=polygon, candidates=candidates,
+                         candidate_layer=str(candidate_layer) if candidate_layer else None, spacing_m=spacing,
+                         solver=solver, time_limit_s=time_limit, services=services, open_at=open_at,
+                         demand=str(body.get("demand") or "grid"), cell_m=cell_m,
+                         weight_column=body.get("weight_column"))
+
+
+def _parse_area(body: Mapping, service):
+    """area: "suburban" (default), "all", a list of districts (names, codes or English names), or a polygon."""
+    area, names, polygon = body.get("area", "suburban"), body.get("districts"), body.get("polygon")
+    if polygon is not None:
+        try:
+            geom = shapely.geometry.shape(polygon.get("geometry", polygon) if isinstance(polygon, dict) else polygon)
+        except (AttributeError, TypeError, ValueError, KeyError, shapely.errors.GEOSException):
+            raise InvalidQuery("polygon must be a GeoJSON Polygon or MultiPolygon in WGS84", "polygon") from None
+        if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty or not geom.is_valid:
+            raise InvalidQuery("polygon must be a valid, non-empty GeoJSON Polygon or MultiPolygon", "polygon")
+        return "polygon", (), geom
+    if names is not None:
+        if isinstance(names, str):
+            names = [n for n in names.split(",") if n.strip()]
+        if not isinstance(names, list) or not names:
+            raise InvalidQuery("districts must be a list of district names or codes", "districts")
+        return "districts", tuple(_district_code(service, str(n)) for n in names), None
+    if area not in ("suburban", "all"):
+        raise InvalidQuery("area must be suburban or all (or give districts or polygon)", "area")
+    return str(area), (), None
+
+
+def _district_code(service, name: str) -> str:
+    key = name.strip().lower()
+    for props in service.layer("districts").properties:
+        options = {props["id"], str(props["name"]).lower(), str(props["name_en"]).lower(),
+                   str(props["name"]).rstrip("区").lower(), str(props["name"]).replace("新区", "").lower()}
+        if key in options:
+            return props["id"]
+    raise InvalidQuery(f"unknown district {name[:40]!r}", "districts")
+
+
+def area_geometry(service, req: SitingRequest):
+    """The planning area as one WGS84 geometry (land only: lakes removed)."""
+    districts = service.layer("districts")
+    if req.area == "polygon":
+        geom = req.polygon
+    else:
+        keep = [pos for pos, p in enumerate(districts.properties)
+                if req.area == "all" or (req.area == "suburban" and p.get("zone") == "suburban")
+                or (req.area == "districts" and p["id"] in req.districts)]
+        geom = shapely.union_all(districts.index.geometries[keep])
+    return geom.difference(shapely.union_all(WATER))
+
+
+def auto_spacing_m(area_m2: float) -> float:
+    """The finest grid spacing (500 m or more, in 100 m steps) that keeps the grid near 8,000 candidates."""
+    spacing = max(MIN_AUTO_SPACING_M, float(np.sqrt(area_m2 / AUTO_MAX_GRID_CANDIDATES)))
+    return float(np.ceil(spacing / 100.0) * 100.0)
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Candidate sites: WGS84 positions, where each came from, and an id."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    source: np.ndarray
+    ids: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return len(self.lon)
+
+
+def candidate_sites(service, req: SitingRequest, area) -> Candidates:
+    """Grid points every spacing_m inside the area, and/or the candidate layer's points inside it."""
+    lons, lats, sources, ids = [], [], [], []
+    shapely.prepare(area)
+    if req.candidates in ("grid", "both"):
+        metric_area = shapely.transform(area, lambda xy: np.column_stack(crs.to_metric(xy[:, 0], xy[:, 1])))
+        minx, miny, maxx, maxy = metric_area.bounds
+        s = req.spacing_m or auto_spacing_m(metric_area.area)
+        gx = np.arange(np.floor(minx / s), np.ceil(maxx / s)) * s + s / 2
+        gy = np.arange(np.floor(miny / s), np.ceil(maxy / s)) * s + s / 2
+        if len(gx) * len(gy) > 50 * MAX_CANDIDATES:
+            raise InvalidQuery(f"a {s:g} m candidate grid over this area is too large; raise spacing_m", "spacing_m")
+        X, Y = (a.ravel() for a in np.meshgrid(gx, gy))
+        shapely.prepare(metric_area)
+        inside = shapely.contains_xy(metric_area, X, Y)
+        lon, lat = crs.from_metric(X[inside], Y[inside])
+        lons.append(np.asarray(lon))
+        lats.append(np.asarray(lat))
+        sources.append(np.full(int(inside.sum()), "grid", dtype=object))
+        ids.append(np.array([f"grid-{i + 1}" for i in range(int(inside.sum()))], dtype=object))
+    if req.candidates in ("layer", "both"):
+        layer = service.point_layer(req.candidate_layer)
+        inside = shapely.contains_xy(area, layer.index.lon, layer.index.lat)
+        lons.append(layer.index.lon[inside])
+        lats.append(layer.index.lat[inside])
+        sources.append(np.full(int(inside.sum()), req.candidate_layer, dtype=object))
+        ids.append(layer.ids[inside].astype(object))
+    cand = Candidates(np.concatenate(lons), np.concatenate(lats), np.concatenate(sources), np.concatenate(ids))
+    if cand.size == 0:
+        raise InvalidQuery("no candidate sites lie in the planning area", "area")
+    if cand.size > MAX_CANDIDATES:
+        raise InvalidQuery(f"{cand.size} candidate sites is more than the {MAX_CANDIDATES} this server solves; "
+                           "raise spacing_m or narrow the area", "spacing_m")
+    return cand
+
+
+def coverage_matrix(cand: Candidates, demand, radius_m: float) -> sparse.csr_matrix:
+    """Candidates x demand points, 1 where the geodesic distance is within radius_m."""
+    cx, cy = crs.to_metric(cand.lon, cand.lat)
+    tree = cKDTree(np.column_stack([demand.x, demand.y]))
+    hits = tree.query_ball_point(np.column_stack([cx, cy]), radius_m * (1 + crs.METRIC_SCALE_ERROR) + 1e-6)
+    counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
+    if counts.sum() > MAX_PAIRS:
+        raise InvalidQuery(f"this instance has {counts.sum():,} candidate-demand pairs, more than the {MAX_PAIRS:,} "
+                           "this server solves; raise spacing_m, narrow the area or shorten the catchment", "radius_m")
+    rows = np.repeat(np.arange(len(hits)), counts)
+    cols = np.fromiter((j for h in hits for j in h), dtype=np.int64, count=int(counts.sum()))
+    dist = crs.geodesic_distance_m(cand.lon[rows], cand.lat[rows], demand.lon[cols], demand.lat[cols])
+    keep = dist <= radius_m
+    return sparse.csr_matrix((np.ones(int(keep.sum()), dtype=np.int8), (rows[keep], cols[keep])),
+                             shape=(cand.size, demand.size))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An MCLP instance ready for the solvers, with what is needed to describe the answer."""
+
+    request: SitingRequest
+    before: CoverageResult
+    candidates: Candidates
+    coverage: sparse.csr_matrix
+    area: object
+
+    @property
+    def pairs(self) -> int:
+        return int(self.coverage.nnz)
+
+
+def build_problem(service, req: SitingRequest) -> Problem:
+    demand = service.demand(req.demand, req.cell_m, req.weight_column)
+    if req.catchment.network is not None:
+        raise InvalidQuery("siting uses straight-line catchments (network catchments are for coverage only)", "network")
+    before = service.coverage(req.layer, req.catchment, demand, req.services, req.open_at)
+    area = area_geometry(service, req)
+    cand = candidate_sites(service, req, area)
+    matrix = coverage_matrix(cand, demand, before.catchment.straight_radius_m)
+    return Problem(req, before, cand, matrix, area)
+
+
+def estimate_seconds(problem: Problem) -> float:
+    """A rough run-time estimate used to choose between answering now and running a background job."""
+    req = problem.request
+    k = req.k or 50
+    fast = 2e-7 * problem.pairs * (1 + k / 10) + 0.2
+    return min(req.time_limit_s, 20 * fast + 1.0) if req.solver == "exact" else fast
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """The answer: proposed sites and coverage before and after, per district and in total."""
+
+    problem: Problem
+    siting: object
+    sites: list[dict]
+    covered_after: np.ndarray
+    runtime_s: float
+
+    def district_rows(self, service) -> list[dict]:
+        before = self.problem.before
+        demand = before.demand
+        rows = []
+        for row in before.by_district(service.layer("districts")):
+            mask = demand.district_code == row["district_code"]
+            after = float(demand.weight[mask & self.covered_after].sum())
+            total = row["demand"]
+            rows.append({**{k: row[k] for k in ("district_code", "district", "district_en", "zone", "demand")},
+                         "covered_before": row["covered"], "covered_before_pct": row["covered_pct"],
+                         "covered_after": round(after, 1),
+                         "covered_after_pct": round(100 * after / total, 2) if total else None,
+                         "newly_covered": round(after - row["covered"], 1),
+                         "new_sites": sum(1 for s in self.sites if s["district_code"] == row["district_code"])})
+        return rows
+
+    def summary(self) -> dict:
+        s = self.siting
+        req = self.problem.request
+        total = float(self.problem.before.demand.total)
+        return {"layer": req.layer, "k": req.k, "target_pct": None if req.target_fraction is None else
+                100 * req.target_fraction, "sites": len(self.sites), "objective_newly_covered": round(s.newly_covered, 1),
+                "covered_before": round(s.covered_before, 1), "covered_after": round(s.covered_after, 1),
+                "covered_before_pct": round(100 * s.covered_before / total, 3) if total else None,
+                "covered_after_pct": round(100 * s.covered_after / total, 3) if total else None,
+                "solver": s.solver, "status": s.status, "objective_bound": None if s.objective_bound is None else
+                round(s.objective_bound, 1), "gap": s.gap, "solver_runtime_s": round(s.runtime_s, 3),
+                "runtime_s": round(self.runtime_s, 3), "candidates": self.problem.candidates.size,
+                "candidate_demand_pairs": self.problem.pairs, "demand_points": self.problem.before.demand.size,
+                "catchment": req.catchment.describe(), "area": req.area, "districts": list(req.districts)}
+
+
+def solve(service, problem: Problem, progress: Callable | None = None, cancel: Callable | None = None) -> PlanResult:
+    """Run the requested solver on the problem and describe the proposed sites."""
+    from .demand import assign_districts
+    from .siting import mclp, min_sites_for_target
+
+    started = time.perf_counter()
+    req = problem.request
+    demand = problem.before.demand
+    kwargs = dict(solver=req.solver, time_limit_s=req.time_limit_s, progress=progress, cancel=cancel)
+    if req.k is not None:
+        result = mclp(problem.coverage, demand.weight, problem.before.covered, min(req.k, problem.candidates.size),
+                      **kwargs)
+    else:
+        result = min_sites_for_target(problem.coverage, demand.weight, problem.before.covered, req.target_fraction,
+                                      **kwargs)
+    cand = problem.candidates
+    chosen = np.asarray(result.selected, dtype=np.int64)
+    codes = assign_districts(service, cand.lon[chosen], cand.lat[chosen]) if len(chosen) else []
+    names = {p["id"]: p["name"] for p in service.layer("districts").properties}
+    sites = [{"rank": rank, "candidate_id": str(cand.ids[i]), "source": str(cand.source[i]),
+              "lon": round(float(cand.lon[i]), 6), "lat": round(float(cand.lat[i]), 6),
+              "district_code": str(code), "district": names.get(str(code), ""),
+              "new_coverage": round(float(new), 1)}
+             for rank, (i, code, new) in enumerate(zip(chosen, codes, result.new_coverage_by_site), start=1)]
+    return PlanResult(problem, result, sites, np.asarray(result.covered_mask_after, bool),
+                      time.perf_counter() - started)
+
+
+def coverage_after(plan: PlanResult) -> CoverageResult:
+    """Coverage with the proposed sites added: distances to the nearer of old and new, the solver's covered mask."""
+    from .coverage import nearest_distances_m
+
+    before = plan.problem.before
+    demand = before.demand
+    new_lon = np.array([s["lon"] for s in plan.sites], float)
+    new_lat = np.array([s["lat"] for s in plan.sites], float)
+    to_new, _ = nearest_distances_m(demand.lon, demand.lat, new_lon, new_lat)
+    closer = to_new < before.distance_m
+    return CoverageResult(layer=before.layer, facilities=before.facilities + len(plan.sites),
+                          catchment=before.catchment, demand=demand,
+                          distance_m=np.where(closer, to_new, before.distance_m),
+                          nearest_facility=np.where(closer, -1, before.nearest_facility),
+                          covered=before.covered | plan.covered_after, filters=before.filters)
+
+
+def sites_frame(plan: PlanResult):
+    """The proposed sites as a WGS84 GeoDataFrame (rank, new_coverage, district, lon, lat, ...)."""
+    import geopandas as gpd
+    import pandas as pd
+
+    frame = pd.DataFrame(plan.sites, columns=["rank", "candidate_id", "source", "lon", "lat", "district_code",
+                                              "district", "new_coverage"])
+    return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs="EPSG:4326")
