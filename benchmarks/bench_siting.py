@@ -239,12 +239,16 @@ def newly_covered(inst: Instance, selected) -> float:
     return float(inst.weights[hit & ~inst.already].sum())
 
 
+def spopt_row_ids(inst: Instance) -> np.ndarray:
+    """Demand units spopt is given: not covered by an existing station and reached by some candidate."""
+    reachable = np.diff(inst.coverage.tocsc().indptr) > 0
+    return np.flatnonzero(~inst.already & reachable)
+
+
 def spopt_rows(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
     """The 0/1 cost matrix (demand x candidates) and weights of the demand spopt is given."""
-    by_demand = inst.coverage.T.tocsr()
-    reachable = np.diff(by_demand.indptr) > 0
-    rows = np.flatnonzero(~inst.already & reachable)
-    cost = np.where(by_demand[rows].toarray(), 0.0, 1.0)
+    rows = spopt_row_ids(inst)
+    cost = np.where(inst.coverage.T.tocsr()[rows].toarray(), 0.0, 1.0)
     return cost, inst.weights[rows]
 
 
@@ -302,7 +306,8 @@ def run_spopt(inst: Instance, ks: list[int], time_limit_s: float, wall_cap_s: fl
 
 
 def gap_to(value: float, best: float) -> float | None:
-    return None if best <= 0 else (best - value) / best
+    """Relative shortfall against the exact objective (rounded so float noise does not print as -0.000 %)."""
+    return None if best <= 0 else round((best - value) / best, 9) + 0.0
 
 
 def mclp_table(inst: Instance, ks: list[int], exact_limit: float, spopt: dict | None) -> dict:
@@ -327,24 +332,56 @@ def inverse_table(inst: Instance, info: dict, exact_limit: float, points: float 
     return {"target_fraction": target, "runs": runs}
 
 
-def print_table(result: dict) -> None:
+def spopt_estimate(inst: Instance, measured: dict) -> dict | None:
+    """spopt's model building is one Python term per (demand row, candidate): extrapolate from "main"."""
+    builds = [run["build_s"] for run in measured["runs"].values()]
+    if not builds:
+        return None
+    rows = len(spopt_row_ids(inst))
+    per_entry = float(np.mean(builds)) / (measured["rows_given"] * measured["n_candidates"])
+    entries = rows * inst.coverage.shape[0]
+    return {"rows_it_would_get": rows, "dense_matrix_gb": round(entries * 8 / 2**30, 1),
+            "estimated_build_s_per_k": round(per_entry * entries), "note": "extrapolated, not run"}
+
+
+def note(name: str, row: dict) -> str:
+    if name == "spopt" and "build_s" in row:
+        return f"model build {row['build_s']:.1f} s + solve {row['solve_s']:.1f} s"
+    if "milp_size" in row:
+        return f"MILP after shrinking: {row['milp_size']}"
+    if row.get("own_gap") is not None and name != "exact":
+        return f"own bound gap {row['own_gap']:.1%}"
+    return ""
+
+
+def print_instance(name: str, result: dict) -> None:
     info = result["instance"]
-    print(f"\ninstance: {info['n_candidates']:,} candidates x {info['n_demand_units']:,} demand units, "
+    print(f"\n[{name}] {info['n_candidates']:,} candidates x {info['n_demand_units']:,} demand units, "
           f"{info['covered_by_existing'] / info['total_demand']:.2%} covered by existing stations")
-    print(f"{'case':<8} {'solver':<24} {'status':<12} {'sites':>5} {'newly covered':>14} {'gap to exact':>12} "
-          f"{'runtime s':>9}")
+    print(f"{'case':<8} {'solver':<22} {'status':<11} {'sites':>5} {'newly covered':>13} {'gap to exact':>12} "
+          f"{'runtime s':>9}  notes")
     for case, runs in result["mclp"].items():
-        for name, row in runs.items():
-            label = "spopt MCLP (HiGHS)" if name == "spopt" else row.get("solver", name)
+        for solver, row in runs.items():
+            label = "spopt MCLP (HiGHS)" if solver == "spopt" else row.get("solver", solver)
             gap = row.get("gap_to_exact")
-            print(f"{case:<8} {label:<24} {row.get('status', ''):<12} {len(row.get('selected', [])):>5} "
-                  f"{row.get('newly_covered', float('nan')):>14,.0f} "
-                  f"{'' if gap is None else f'{gap:.3%}':>12} {row.get('runtime_s', float('nan')):>9.2f}")
+            print(f"{case:<8} {label:<22} {row.get('status', ''):<11.11} {len(row.get('selected', [])):>5} "
+                  f"{row.get('newly_covered', float('nan')):>13,.0f} {'' if gap is None else f'{gap:.3%}':>12} "
+                  f"{row.get('runtime_s', float('nan')):>9.2f}  {note(solver, row)}")
     inverse = result["inverse"]
-    for name, row in inverse["runs"].items():
-        print(f"{'target':<8} {row['solver']:<24} {row['status']:<12} {row['sites']:>5} "
-              f"{row['newly_covered']:>14,.0f} {row['extra_sites_vs_exact']:>+12d} {row['runtime_s']:>9.2f}"
-              f"   (target {inverse['target_fraction']:.2%})")
+    for solver, row in inverse["runs"].items():
+        print(f"{'target':<8} {row['solver']:<22} {row['status']:<11.11} {row['sites']:>5} "
+              f"{row['newly_covered']:>13,.0f} {row['extra_sites_vs_exact']:>+12d} {row['runtime_s']:>9.2f}  "
+              f"target {inverse['target_fraction']:.2%}; gap column = extra sites")
+    if result.get("spopt_estimate"):
+        est = result["spopt_estimate"]
+        print(f"spopt not run: {est['rows_it_would_get']:,} rows, {est['dense_matrix_gb']} GB per dense matrix, "
+              f"~{est['estimated_build_s_per_k']:,} s model build per k (extrapolated)")
+
+
+def run_case(inst: Instance, info: dict, args, spopt: dict | None) -> dict:
+    return {"instance": info, "spopt_setup": None if spopt is None else {k: v for k, v in spopt.items() if k != "runs"},
+            "mclp": mclp_table(inst, args.k, args.exact_time_limit, spopt),
+            "inverse": inverse_table(inst, info, args.exact_time_limit)}
 
 
 def main() -> None:
@@ -353,18 +390,27 @@ def main() -> None:
     parser.add_argument("--exact-time-limit", type=float, default=120.0)
     parser.add_argument("--spopt-timeout", type=float, default=300.0, help="wall-clock cap for all spopt runs")
     parser.add_argument("--no-spopt", action="store_true")
+    parser.add_argument("--no-large", action="store_true", help="skip the 24,000-candidate instance")
     args = parser.parse_args()
-    inst, info = build_instance()
-    print(json.dumps(info, ensure_ascii=False))
+    started = time.perf_counter()
+    base = build_base()
+    result = {"machine": machine(), "exact_time_limit_s": args.exact_time_limit, "instances": {}}
+    inst, info = build_instance(base, *CANDIDATE_GRIDS["main"])
     spopt = None if args.no_spopt else run_spopt(inst, args.k, args.exact_time_limit, args.spopt_timeout)
-    result = {"machine": machine(), "instance": info,
-              "spopt_setup": None if spopt is None else {k: v for k, v in spopt.items() if k != "runs"},
-              "mclp": mclp_table(inst, args.k, args.exact_time_limit, spopt),
-              "inverse": inverse_table(inst, info, args.exact_time_limit)}
-    print_table(result)
+    if spopt is not None:
+        spopt["n_candidates"] = info["n_candidates"]
+    result["instances"]["main"] = run_case(inst, info, args, spopt)
+    print_instance("main", result["instances"]["main"])
+    if not args.no_large:
+        inst, info = build_instance(base, *CANDIDATE_GRIDS["large"])
+        case = run_case(inst, info, args, None)
+        case["spopt_estimate"] = None if spopt is None else spopt_estimate(inst, spopt)
+        result["instances"]["large"] = case
+        print_instance("large", case)
+    result["total_runtime_s"] = round(time.perf_counter() - started, 1)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nwrote {OUT.relative_to(ROOT)}")
+    print(f"\ntotal {result['total_runtime_s']:.0f} s; wrote {OUT.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
