@@ -62,3 +62,17 @@ def test_ogrinfo_summary_and_spatial_filter(live_server, service):
     out = ogrinfo("-al", "-spat", "121.45", "31.20", "121.50", "31.25", f"OAPIF:{live_server}/ogc", "stations")
     lay = service.layers["stations"]
     assert out.count("OGRFeature(") == len(lay.index.bbox(121.45, 31.20, 121.50, 31.25))
+
+
+def test_planning_page_in_chromium_through_the_production_server(live_server):
+    """/planning served by Granian: assets come from /static/vendor, nothing leaves the machine, no JS errors."""
+    from tests.browser_support import DESKTOP, browser_page, screenshot
+
+    with browser_page(viewport=DESKTOP) as (page, log):
+        page.goto(live_server + "/planning?k=5&radius_m=1000&cell_m=500", wait_until="networkidle", timeout=120_000)
+        page.wait_for_selector(".leaflet-control-layers", timeout=30_000)
+        assert page.locator(".geoserver-legend").count() == 1
+        assert page.locator("path.leaflet-interactive").count() > 16  # districts, gaps and catchments drawn
+        screenshot(page, "planning_page_live.png")
+    assert log.problems == []
+    assert any("/static/vendor/leaflet/dist/leaflet.js" in u for u in log.requests)

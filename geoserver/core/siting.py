@@ -437,30 +437,38 @@ def _swap_improve(red: _Reduced, selected: list[int], control: _Control, *, goal
     current = list(selected)
     rounds = 0
     while current and not control.stop_reason():
-        delta, covered = _swap_deltas(red, current)
-        if goal is not None and covered >= goal:
+        delta, c, p, covered = _best_swap(red, current)
+        if (goal is not None and covered >= goal) or delta <= tol:
             break
-        c, p = np.unravel_index(int(np.argmax(delta)), delta.shape)
-        if delta[c, p] <= tol:
-            break
-        current[p] = int(c)
+        current[p] = c
         rounds += 1
         control.report(phase[0] + (phase[1] - phase[0]) * min(1.0, rounds / len(current)),
-                       f"swap: {rounds} improving swaps, {covered + float(delta[c, p]):,.0f} newly covered")
+                       f"swap: {rounds} improving swaps, {covered + delta:,.0f} newly covered")
     return current
 
 
-def _swap_deltas(red: _Reduced, current: list[int]) -> tuple[np.ndarray, float]:
-    """Gain of every (candidate, position-in-current) swap, and the demand ``current`` wins now."""
+def _best_swap(red: _Reduced, current: list[int]) -> tuple[float, int, int, float]:
+    """The best swap (delta, candidate in, position out) and the demand ``current`` wins now.
+
+    O is sparse, so the dense n_candidates x k delta table is never built: a pair outside O's pattern has
+    delta = G_c - L_s <= max G - min L, and the pair (argmax G, argmin L) achieves at least that.
+    """
     counts = _counts(red, current)
     uncovered_weight = red.weight * (counts == 0)
-    gain_new = red.cover @ uncovered_weight
+    gain = red.cover @ uncovered_weight
+    gain[np.asarray(current)] = -np.inf
     lone = _lone_weights(red, current, counts)
     loss = np.asarray(lone.sum(axis=0)).ravel()
-    overlap = (red.cover @ lone).toarray()
-    delta = gain_new[:, None] + overlap - loss[None, :]
-    delta[np.asarray(current), :] = -np.inf
-    return delta, float(red.weight.sum() - uncovered_weight.sum())
+    overlap = sparse.csr_array(red.cover @ lone)
+    c_best, p_best = int(np.argmax(gain)), int(np.argmin(loss))
+    best = (float(gain[c_best] + overlap[c_best, p_best] - loss[p_best]), c_best, p_best)
+    pairs = overlap.tocoo()
+    if pairs.nnz:
+        deltas = gain[pairs.row] + pairs.data - loss[pairs.col]
+        top = int(np.argmax(deltas))
+        if deltas[top] > best[0]:
+            best = (float(deltas[top]), int(pairs.row[top]), int(pairs.col[top]))
+    return (*best, float(red.weight.sum() - uncovered_weight.sum()))
 
 
 def _lone_weights(red: _Reduced, current: list[int], counts: np.ndarray) -> sparse.csr_array:
