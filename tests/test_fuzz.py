@@ -39,3 +39,28 @@ JSONS = st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | s
 def test_batch_never_500(client, body):
     r = client.post("/api/nearest", json=body)
     assert r.status_code < 500, (body, r.get_data()[:300])
+
+
+COVERAGE_NAMES = st.sampled_from(["radius_m", "minutes", "mode", "services", "open_at", "demand", "layer", "network",
+                                  "limit", "min_uncovered", "speed_kmh", "detour", "k", "x"])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(["/api/coverage", "/api/coverage/gaps"]),
+       params=st.dictionaries(COVERAGE_NAMES, VALUES, max_size=4))
+def test_coverage_never_500(client, path, params):
+    params = {**params, "cell_m": "3000"}  # a coarse grid keeps each valid request cheap
+    r = client.get(path, query_string=params)
+    assert r.status_code < 500, (path, params, r.get_data()[:300])
+
+
+SITING_KEYS = st.sampled_from(["k", "target_pct", "radius_m", "minutes", "mode", "area", "districts", "polygon",
+                               "candidates", "candidate_layer", "spacing_m", "solver", "time_limit_s", "layer"])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.dictionaries(SITING_KEYS, JSONS, max_size=5))
+def test_siting_never_500(client, body):
+    body = {**body, "cell_m": 3000}
+    r = client.post("/api/siting", json=body)
+    assert r.status_code < 500, (body, r.get_data()[:300])

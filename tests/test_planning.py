@@ -69,6 +69,7 @@ def test_auto_spacing():
     ({"k": 2, "solver": "quantum"}, "solver"), ({"k": 2, "time_limit_s": 10000}, "time_limit_s"),
     ({"k": 2, "spacing_m": 5}, "spacing_m"), ({"k": 2, "colour": "red"}, "colour"), ([], "body"),
     ({"k": 2, "spacing_m": 100, "area": "all"}, "spacing_m"),
+    ({"k": 1, "polygon": {"type": "Polygon", "coordinates": [[[1, 2], [3, 4], [5, 5], [1, 2]]]}}, "polygon"),
 ])
 def test_bad_siting_requests(service, body, parameter):
     with pytest.raises(InvalidQuery) as err:

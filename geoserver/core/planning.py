@@ -151,10 +151,13 @@ def _district_code(service, name: str) -> str:
 
 
 def area_geometry(service, req: SitingRequest):
-    """The planning area as one WGS84 geometry (land only: lakes removed)."""
+    """The planning area as one WGS84 geometry (inside the districts, lakes removed)."""
     districts = service.layer("districts")
     if req.area == "polygon":
-        geom = req.polygon
+        geom = req.polygon.intersection(shapely.union_all(districts.index.geometries))
+        if geom.is_empty or geom.area == 0:
+            raise InvalidQuery("polygon does not overlap Shanghai's districts (coordinates are WGS84 lon, lat)",
+                               "polygon")
     else:
         keep = [pos for pos, p in enumerate(districts.properties)
                 if req.area == "all" or (req.area == "suburban" and p.get("zone") == "suburban")

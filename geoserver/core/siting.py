@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -285,7 +286,11 @@ def _undominated_candidates(groups: sparse.csr_array) -> np.ndarray:
 
 
 class _Control:
-    """One run's clock, cancel flag and throttled progress reporting."""
+    """One run's clock, cancel flag and throttled progress reporting.
+
+    The exact solver's HiGHS thread uses it too; a lock keeps a solver-thread report from slipping out
+    after the run was stopped (an abandoned solve must not report progress over the final result).
+    """
 
     def __init__(self, time_limit_s: float, progress: Progress | None, cancel: Cancel | None):
         self.start = time.perf_counter()
@@ -293,6 +298,7 @@ class _Control:
         self._progress = progress
         self._cancel = cancel
         self._last_report = -math.inf
+        self._lock = threading.Lock()
         self.stopped: str | None = None
 
     def elapsed(self) -> float:
@@ -303,19 +309,23 @@ class _Control:
 
     def stop_reason(self) -> str | None:
         """"cancelled" or "time_limit" once the run must stop (and from then on), else None."""
-        if self.stopped is None:
-            if self._cancel is not None and self._cancel():
-                self.stopped = "cancelled"
-            elif self.remaining() <= 0:
-                self.stopped = "time_limit"
-        return self.stopped
+        with self._lock:
+            if self.stopped is None:
+                if self._cancel is not None and self._cancel():
+                    self.stopped = "cancelled"
+                elif self.remaining() <= 0:
+                    self.stopped = "time_limit"
+            return self.stopped
 
-    def report(self, fraction: float, message: str, force: bool = False) -> None:
-        now = time.perf_counter()
-        if self._progress is None or (not force and now - self._last_report < _PROGRESS_INTERVAL_S):
-            return
-        self._last_report = now
-        self._progress(float(min(max(fraction, 0.0), 1.0)), message)
+    def report(self, fraction: float, message: str, force: bool = False, from_solver: bool = False) -> None:
+        with self._lock:
+            now = time.perf_counter()
+            if self._progress is None or (not force and now - self._last_report < _PROGRESS_INTERVAL_S):
+                return
+            if from_solver and self.stopped:
+                return
+            self._last_report = now
+            self._progress(float(min(max(fraction, 0.0), 1.0)), message)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -514,9 +524,11 @@ def _highs_solver(control: _Control, warm: dict | None, mip_rel_gap: float):
         last_check[0] = now
         if control.stop_reason():
             data_in.user_interrupt = True
-        elif kind == int(callback_type.kCallbackMipInterrupt):
-            control.report(0.2 + 0.8 * control.elapsed() / control.time_limit_s,
-                           f"HiGHS branch and bound: gap {data_out.mip_gap:.2%}")
+            return
+        in_tree = kind == int(callback_type.kCallbackMipInterrupt) and math.isfinite(data_out.mip_gap)
+        control.report(0.2 + 0.8 * control.elapsed() / control.time_limit_s,
+                       f"HiGHS branch and bound: gap {data_out.mip_gap:.2%}" if in_tree
+                       else "HiGHS: solving the LP relaxation", from_solver=True)
 
     class WarmHiGHS(pulp.HiGHS):
         def callSolver(self, lp):
@@ -530,6 +542,33 @@ def _highs_solver(control: _Control, warm: dict | None, mip_rel_gap: float):
                      callbacksToActivate=[callback_type.kCallbackMipInterrupt,
                                           callback_type.kCallbackSimplexInterrupt,
                                           callback_type.kCallbackIpmInterrupt])
+
+
+def _solve_in_thread(model, solver, control: _Control) -> bool:
+    """Solve in a daemon thread and poll for cancellation; False if the solve was abandoned.
+
+    HiGHS's MIP solver calls back only between its own steps, not during the root LP relaxation (tens of
+    seconds on ~100,000-row models) nor while PuLP hands the model over, so a cancel could otherwise
+    wait that long. HiGHS releases the GIL while it runs; an abandoned solve is interrupted at its next
+    callback (or its time limit) and its result is ignored.
+    """
+    failure: list[BaseException] = []
+
+    def target():
+        try:
+            model.solve(solver)
+        except BaseException as exc:  # handed to the caller's thread below
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name="siting-highs", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(_CANCEL_INTERVAL_S)
+        if thread.is_alive() and control.stop_reason() == "cancelled":
+            return False
+    if failure:
+        raise failure[0]
+    return True
 
 
 def _build_milp(red: _Reduced, control: _Control, *, k: int | None, needed: float | None,
@@ -582,7 +621,8 @@ def _solve_milp(red: _Reduced, control: _Control, warm_start: list[int] | None, 
         return _MilpOutcome(None, control.stop_reason() or "time_limit", None)
     control.report(0.2, f"solving MILP: {len(y):,} sites, {len(x):,} demand groups", force=True)
     warm = None if warm_start is None else _warm_values(red, y, x, warm_start)
-    model.solve(_highs_solver(control, warm, mip_rel_gap))
+    if not _solve_in_thread(model, _highs_solver(control, warm, mip_rel_gap), control):
+        return _MilpOutcome(None, "cancelled", None)
     highs = model.solverModel
     model_status = highs.getModelStatus()
     status_names = {highspy.HighsModelStatus.kOptimal: "optimal",
