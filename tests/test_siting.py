@@ -307,3 +307,11 @@ def test_min_sites_rejects_bad_input(kwargs, message):
     args = dict(target_fraction=0.5) | kwargs
     with pytest.raises(ValueError, match=message):
         min_sites_for_target(TRAP, ONES6, NONE6, **args)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from geoserver.core import siting
+
+    assert doctest.testmod(siting).failed == 0

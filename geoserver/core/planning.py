@@ -324,12 +324,15 @@ def solve(service, problem: Problem, progress: Callable | None = None, cancel: C
     req = problem.request
     demand = problem.before.demand
     kwargs = dict(solver=req.solver, time_limit_s=req.time_limit_s, progress=progress, cancel=cancel)
-    if req.k is not None:
-        result = mclp(problem.coverage, demand.weight, problem.before.covered, min(req.k, problem.candidates.size),
-                      **kwargs)
-    else:
-        result = min_sites_for_target(problem.coverage, demand.weight, problem.before.covered, req.target_fraction,
-                                      **kwargs)
+    try:
+        if req.k is not None:
+            result = mclp(problem.coverage, demand.weight, problem.before.covered,
+                          min(req.k, problem.candidates.size), **kwargs)
+        else:
+            result = min_sites_for_target(problem.coverage, demand.weight, problem.before.covered,
+                                          req.target_fraction, **kwargs)
+    except ValueError as exc:  # the solvers' own input checks
+        raise InvalidQuery(str(exc), "k" if req.k is not None else "target_pct") from None
     cand = problem.candidates
     chosen = np.asarray(result.selected, dtype=np.int64)
     codes = assign_districts(service, cand.lon[chosen], cand.lat[chosen]) if len(chosen) else []

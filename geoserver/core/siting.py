@@ -43,9 +43,12 @@ Solvers (``solver=``):
     remaining catchment is contained in another candidate's are dropped (the other is always at least
     as good). ``objective_bound`` is HiGHS's dual bound.
 
-Cancellation: when ``cancel()`` returns True the run stops (HiGHS is interrupted from its callbacks) and
-returns normally with ``status == "cancelled"`` and the best solution found so far; no exception is
-raised. A time limit works the same way with ``status == "time_limit"``.
+Cancellation: ``cancel()`` is polled about every 50 ms; once it returns True the call returns normally
+with ``status == "cancelled"`` and the best solution found so far (no exception is raised). The exact
+solver runs HiGHS in a daemon thread so that it can return at once even where HiGHS does not call back
+(PuLP's model hand-over, presolve, the root LP); the abandoned solve stops at HiGHS's next callback or
+its time limit. ``progress`` and ``cancel`` may therefore be called from that thread. ``time_limit_s``
+covers the whole call; when it runs out the status is "time_limit", again with the best solution found.
 
 Example (two uncovered homes and one covered one; the second candidate serves both uncovered ones):
 
@@ -82,9 +85,10 @@ _PROGRESS_INTERVAL_S = 0.25
 #: Seconds between two cancel() checks from inside HiGHS (its callbacks fire very often).
 _CANCEL_INTERVAL_S = 0.05
 #: HiGHS's LP solver inside branch and bound. The interior point method solves the large, degenerate root
-#: relaxations of coverage models much faster than dual simplex: on the benchmark's 24,000-candidate
-#: instance (98,613 demand rows after shrinking) k = 50 went from no root solution in 120 s to optimal in
-#: 38 s, the target problem from 99 s to 25 s; k = 20 went from 13 s to 38 s, small models were no slower.
+#: relaxations of coverage models much faster than dual simplex: on the benchmark's "large" instance
+#: (about 18,200 sites x 98,600 demand groups after shrinking) k = 50 went from no root solution in 120 s
+#: to optimal in about 40 s and the target problem from 99 s to about 23 s, while k = 20 went from 13 s
+#: to about 40 s; models of a few thousand rows were no slower.
 _MIP_LP_SOLVER = "ipm"
 
 
@@ -741,6 +745,7 @@ def _fast_mclp(red: _Reduced, k: int, control: _Control, *, swap: bool,
 
 def _exact_mclp(red: _Reduced, k: int, control: _Control, warm: list[int],
                 mip_rel_gap: float) -> tuple[list[int], float | None, str]:
+    """MILP for coverage; keeps the fast (warm-start) answer when the solver has nothing better."""
     outcome = _solve_milp(red, control, warm, k=k, mip_rel_gap=mip_rel_gap)
     chosen = warm if outcome.chosen is None else outcome.chosen
     if _exact_gains(red, warm)[0] > _exact_gains(red, chosen)[0]:
