@@ -115,6 +115,18 @@ class GeoService:
         key = ("coverage", layer_id, catchment, demand.name, demand.cell_m, tuple(services), open_at)
         return self.cached(key, lambda: compute_coverage(self, layer_id, catchment, demand, services, open_at))
 
+    @staticmethod
+    def result_key(result) -> tuple:
+        """What a coverage result was computed from (a cache key for things derived from it)."""
+        return (result.layer, result.catchment, result.demand.name, result.demand.cell_m,
+                tuple(result.filters["services"]), result.filters["open_at"])
+
+    def gaps(self, result, min_uncovered: float = 0.0):
+        """The gaps a coverage result leaves (cached)."""
+        from .coverage import find_gaps
+        return self.cached(("gaps", self.result_key(result), float(min_uncovered)),
+                           lambda: find_gaps(result, min_uncovered=min_uncovered))
+
     # --- lookup -----------------------------------------------------------------------------------------
     def layer(self, layer_id: str) -> Layer:
         layer = self.layers.get(layer_id)

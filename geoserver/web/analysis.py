@@ -9,7 +9,6 @@ from flask import Blueprint, current_app, request
 
 from ..core import query as q
 from ..core.catchment_query import COVERAGE_PARAMS, parse_catchment, parse_filters
-from ..core.coverage import find_gaps
 from ..core.data import COORD_DECIMALS
 from ..core.errors import InvalidQuery, LayerNotFound
 from .http import GEOJSON, check_params, json_response
@@ -73,7 +72,7 @@ def gaps():
     limit = q.integer(q.text(args, "limit", "50"), "limit", 1, MAX_GAPS, clamp=True)
     min_uncovered = q.number(q.text(args, "min_uncovered", "0"), "min_uncovered")
     layer, result = coverage_from_args(args)
-    found = service().cached(("gaps", id(result), min_uncovered), lambda: find_gaps(result, min_uncovered=min_uncovered))
+    found = service().gaps(result, min_uncovered)
     names = {p["id"]: p["name"] for p in service().layer("districts").properties}
     features = []
     for rank, gap in enumerate(found[:limit], start=1):

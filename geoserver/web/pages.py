@@ -6,7 +6,6 @@ from flask import Blueprint, Response, current_app, request
 
 from ..core import query as q
 from ..core.catchment_query import COVERAGE_PARAMS
-from ..core.coverage import find_gaps
 from ..core.errors import InvalidQuery
 from ..core.planning import build_problem, parse_siting_request, sites_frame, solve
 from .analysis import coverage_from_args
@@ -34,7 +33,7 @@ def planning():
     args.setdefault("radius_m", "1000") if not args.get("minutes") else None
     k = q.integer(q.text(args, "k", "10"), "k", 0, MAX_PAGE_K)
     layer, result = coverage_from_args(args)
-    gaps = svc.cached(("gaps", id(result), 0.0), lambda: find_gaps(result))
+    gaps = svc.gaps(result)
     sites = None
     if k:
         if result.catchment.network is not None:
@@ -47,7 +46,7 @@ def planning():
         sites = sites_frame(plan)
     from ..render.assets import render_html
     from ..render.maps import planning_map
-    html = svc.cached(("page-html", id(result), k, str(tiles_config())), lambda: render_html(planning_map(
+    html = svc.cached(("page-html", svc.result_key(result), k, str(tiles_config())), lambda: render_html(planning_map(
         svc, result, gaps, proposed_sites=sites, radius_m=result.catchment.straight_radius_m, tiles=tiles_config(),
         mode="served")))
     return Response(html, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
