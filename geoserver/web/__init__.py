@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask, abort, request
+from flask import Flask, abort, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from ..core.errors import DataError, FeatureNotFound, GeoServerError, LayerNotFound
 from ..core.jobs import JobStore
 from ..core.service import GeoService
-from .http import GzipCache, finish, json_response, static_file
+from .http import GzipCache, finish, json_response
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +24,7 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
     app = Flask(__name__, static_folder=None)
     app.config.update(DATA_DIR=None, LAYERS_DIR=None, JOBS_DIR=None, MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
                       TILES_URL=os.environ.get("GEOSERVER_TILES_URL"),
-                      TILES_ATTRIBUTION=os.environ.get("GEOSERVER_TILES_ATTRIBUTION"),
-                      TILES_SUBDOMAINS=os.environ.get("GEOSERVER_TILES_SUBDOMAINS") or "abc",
-                      # Amap (GCJ-02) base map for the workers' map at /; none unless configured
-                      AMAP_TILES_URL=os.environ.get("GEOSERVER_AMAP_TILES_URL"),
-                      AMAP_TILES_ATTRIBUTION=os.environ.get("GEOSERVER_AMAP_TILES_ATTRIBUTION"),
-                      AMAP_TILES_SUBDOMAINS=os.environ.get("GEOSERVER_AMAP_TILES_SUBDOMAINS") or "1234")
+                      TILES_ATTRIBUTION=os.environ.get("GEOSERVER_TILES_ATTRIBUTION"))
     if test_config:
         app.config.update(test_config)
     app.extensions["geoservice"] = service or GeoService(app.config["DATA_DIR"], app.config["LAYERS_DIR"])
@@ -37,13 +32,12 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
 
     app.extensions["jobs"] = JobStore(app.config.get("JOBS_DIR"))
 
-    from . import analysis, api, ogc, pages, siting, workers
+    from . import analysis, api, ogc, pages, siting
     app.register_blueprint(api.bp)
     app.register_blueprint(ogc.bp)
     app.register_blueprint(analysis.bp)
     app.register_blueprint(siting.bp)
     app.register_blueprint(pages.bp)
-    app.register_blueprint(workers.bp)
 
     @app.get("/static/vendor/<path:path>")
     def vendor_asset(path):
@@ -52,7 +46,7 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
         found = asset_file(path)
         if found is None:
             abort(404)
-        return static_file(found, max_age=86400)  # text assets gzipped (once, in memory)
+        return send_file(found, max_age=86400)
 
     @app.after_request
     def _finish(resp):
