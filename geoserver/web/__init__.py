@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask, abort, request, send_file
+from flask import Flask, abort, request
 from werkzeug.exceptions import HTTPException
 
 from ..core.errors import DataError, FeatureNotFound, GeoServerError, LayerNotFound
 from ..core.jobs import JobStore
 from ..core.service import GeoService
-from .http import GzipCache, finish, json_response
+from .http import GzipCache, finish, json_response, static_file
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,12 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
     app = Flask(__name__, static_folder=None)
     app.config.update(DATA_DIR=None, LAYERS_DIR=None, JOBS_DIR=None, MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
                       TILES_URL=os.environ.get("GEOSERVER_TILES_URL"),
-                      TILES_ATTRIBUTION=os.environ.get("GEOSERVER_TILES_ATTRIBUTION"))
+                      TILES_ATTRIBUTION=os.environ.get("GEOSERVER_TILES_ATTRIBUTION"),
+                      TILES_SUBDOMAINS=os.environ.get("GEOSERVER_TILES_SUBDOMAINS") or "abc",
+                      # Amap (GCJ-02) base map for the workers' map at /; none unless configured
+                      AMAP_TILES_URL=os.environ.get("GEOSERVER_AMAP_TILES_URL"),
+                      AMAP_TILES_ATTRIBUTION=os.environ.get("GEOSERVER_AMAP_TILES_ATTRIBUTION"),
+                      AMAP_TILES_SUBDOMAINS=os.environ.get("GEOSERVER_AMAP_TILES_SUBDOMAINS") or "1234")
     if test_config:
         app.config.update(test_config)
     app.extensions["geoservice"] = service or GeoService(app.config["DATA_DIR"], app.config["LAYERS_DIR"])
@@ -32,12 +37,13 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
 
     app.extensions["jobs"] = JobStore(app.config.get("JOBS_DIR"))
 
-    from . import analysis, api, ogc, pages, siting
+    from . import analysis, api, ogc, pages, siting, workers
     app.register_blueprint(api.bp)
     app.register_blueprint(ogc.bp)
     app.register_blueprint(analysis.bp)
     app.register_blueprint(siting.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(workers.bp)
 
     @app.get("/static/vendor/<path:path>")
     def vendor_asset(path):
@@ -46,7 +52,7 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
         found = asset_file(path)
         if found is None:
             abort(404)
-        return send_file(found, max_age=86400)
+        return static_file(found, max_age=86400)  # text assets gzipped (once, in memory)
 
     @app.after_request
     def _finish(resp):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import mimetypes
 import threading
 from collections import OrderedDict
+from pathlib import Path
 
 import orjson
-from flask import Response, request
+from flask import Response, request, send_file
 
 from ..core.errors import InvalidQuery
 
@@ -125,4 +127,69 @@ def finish(resp: Response, cache: GzipCache) -> Response:
             resp.headers["Content-Encoding"] = "gzip"
             if etag:
                 resp.headers["ETag"] = etag[:-1] + '-gzip"'
+    return resp
+
+
+# --- static files: text assets gzipped once and kept in memory ---------------------------------------------------
+#: Types served from memory (and gzipped for clients that accept it); anything else goes through send_file.
+TEXT_SUFFIXES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".json": JSON,
+                 ".map": JSON, ".txt": "text/plain", ".geojson": GEOJSON}
+STATIC_MEMORY_MAX_BYTES = 4 << 20  # larger text files (e.g. source maps) are not kept in memory
+
+
+class StaticTextCache:
+    """Small text assets (Leaflet, the web map's own JS/CSS) read once per file version, with a gzip copy and a
+    content ETag, so they cross the wire compressed (send_file would pass them through uncompressed)."""
+
+    def __init__(self, max_items: int = 64):
+        self.max_items = max_items
+        self._items: OrderedDict[tuple, tuple[str, bytes, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: Path) -> tuple[str, bytes, bytes] | None:
+        """(etag, raw, gzipped) for ``path``; None if it is too large to keep in memory."""
+        stat = path.stat()
+        if stat.st_size > STATIC_MEMORY_MAX_BYTES:
+            return None
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
+        raw = path.read_bytes()
+        entry = (etag_for("static", hashlib.blake2b(raw, digest_size=16).hexdigest()), raw,
+                 gzip.compress(raw, compresslevel=9, mtime=0))
+        with self._lock:
+            self._items[key] = entry
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+        return entry
+
+
+STATIC_TEXT = StaticTextCache()
+
+
+def static_file(path: Path, max_age: int = 86400, immutable: bool = False) -> Response:
+    """A static file: text types from memory, gzipped when the client accepts it, with ETag / 304; other types
+    (images, fonts) via send_file. ``immutable`` for URLs that carry a content version."""
+    content_type = TEXT_SUFFIXES.get(path.suffix.lower())
+    entry = STATIC_TEXT.get(path) if content_type else None
+    cache = f"public, max-age={31536000 if immutable else max_age}" + (", immutable" if immutable else "")
+    if entry is None:
+        resp = send_file(path, max_age=max_age, mimetype=content_type or mimetypes.guess_type(path.name)[0])
+        resp.headers["Cache-Control"] = cache
+        return resp
+    etag, raw, packed = entry
+    compressed = accepts_gzip()
+    if not_modified(etag):
+        resp = Response(status=304)
+    elif compressed:
+        resp = Response(packed, mimetype=content_type)
+        resp.headers["Content-Encoding"] = "gzip"
+    else:
+        resp = Response(raw, mimetype=content_type)
+    resp.headers["ETag"] = etag[:-1] + '-gzip"' if compressed else etag
+    resp.headers["Cache-Control"] = cache
+    resp.vary.add("Accept-Encoding")
     return resp
