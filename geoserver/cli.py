@@ -183,7 +183,6 @@ def plan(ctx, layer, radius_m, minutes, mode, services, open_at, demand, cell_m,
     """Propose new sites (maximal covering) and write a plan report."""
     from tqdm import tqdm
 
-    from .core.coverage import find_gaps  # noqa: F401  (the report computes the remaining gaps)
     from .core.planning import build_problem, coverage_after, parse_siting_request, sites_frame, solve
     from .render.report import write_plan_report
 

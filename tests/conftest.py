@@ -86,28 +86,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server():
-    """The real production server (``geoserver serve``) on a free loopback port; stopped by its pid."""
+def start_server(env: dict | None = None, workers: int = 2) -> tuple[str, subprocess.Popen]:
+    """Start the real production server (``geoserver serve``) on a free loopback port; wait until it answers.
+
+    ``env`` adds to (or replaces) the environment; tile settings of the caller's environment are dropped so tests
+    decide them."""
     port = free_port()
     exe = Path(sys.executable).with_name("geoserver")
-    proc = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("GEOSERVER_TILES", "GEOSERVER_AMAP"))}
+    proc = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**clean, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
                 if resp.status == 200:
-                    break
+                    return url, proc
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 raise RuntimeError("geoserver serve did not start: " + proc.stderr.read().decode()[-2000:])
-            time.sleep(0.2)
-    yield url
+            time.sleep(0.1)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop a server started by start_server (by its process id)."""
     proc.terminate()
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """The real production server (``geoserver serve``) on a free loopback port; stopped by its pid."""
+    url, proc = start_server()
+    yield url
+    stop_server(proc)

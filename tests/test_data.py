@@ -3,7 +3,6 @@
 import collections
 
 import geopandas as gpd
-import numpy as np
 import pytest
 import shapely
 

@@ -4,7 +4,6 @@ import csv
 import json
 import time
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 

@@ -8,12 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
-import subprocess
-import sys
-import time
 import urllib.request
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import numpy as np
@@ -21,7 +16,7 @@ import pytest
 
 from geoserver.core.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from tests.browser_support import DESKTOP, PHONE, browser_page, launch_browser, require_vendor_assets, screenshot
-from tests.conftest import free_port
+from tests.conftest import start_server, stop_server
 
 pytestmark = pytest.mark.external
 
@@ -41,38 +36,10 @@ GEO = {"geolocation": {"longitude": PEOPLES_SQUARE[0], "latitude": PEOPLES_SQUAR
        "permissions": ["geolocation"]}
 
 
-def start_server(env: dict) -> tuple[str, subprocess.Popen]:
-    port = free_port()
-    exe = Path(sys.executable).with_name("geoserver")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("GEOSERVER_TILES", "GEOSERVER_AMAP"))}
-    proc = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**clean, **env})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
-                if resp.status == 200:
-                    return url, proc
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("geoserver serve did not start: " + proc.stderr.read().decode()[-2000:])
-            time.sleep(0.1)
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 @pytest.fixture(scope="module")
 def server():
     require_vendor_assets()
-    url, proc = start_server(TILE_ENV)
+    url, proc = start_server(TILE_ENV, workers=1)
     yield url
     stop_server(proc)
 

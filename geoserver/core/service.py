@@ -165,10 +165,8 @@ class GeoService:
         """The k nearest features as GeoJSON Feature dicts in ``q.datum`` with distance_m, bearing and open_now."""
         layer = self.point_layer(q.layer)
         open_at = q.at if q.open_now else None
-        predicate = None
-        if q.services or open_at is not None:
-            def predicate(pos):
-                return self.filter_mask(layer, pos, q.services, open_at)
+        filtered = bool(q.services) or open_at is not None
+        predicate = (lambda pos: self.filter_mask(layer, pos, q.services, open_at)) if filtered else None
         found = nearest(layer.index, q.lon, q.lat, q.k, q.max_distance_m, predicate)
         features = []
         for pos, dist, az in zip(found.positions, found.distances_m, found.azimuths_deg):
