@@ -95,7 +95,8 @@ def start_server(env: dict | None = None, workers: int = 2) -> tuple[str, subpro
     exe = Path(sys.executable).with_name("geoserver")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("GEOSERVER_TILES", "GEOSERVER_AMAP"))}
     proc = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**clean, **(env or {})})
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**clean, **(env or {})},
+                            start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -111,12 +112,15 @@ def start_server(env: dict | None = None, workers: int = 2) -> tuple[str, subpro
 
 
 def stop_server(proc: subprocess.Popen) -> None:
-    """Stop a server started by start_server (by its process id)."""
-    proc.terminate()
+    """Stop a server started by start_server: its own process group (main process and workers)."""
+    import signal
     try:
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 @pytest.fixture(scope="session")
