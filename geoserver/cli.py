@@ -37,7 +37,7 @@ def layers(ctx):
     click.echo(f"data directory: {svc.data_dir}")
     click.echo(f"{'layer':<18}{'features':>9}  {'data version':<18}{'modified (UTC)':<22}title")
     for lid, layer in svc.layers.items():
-        sample = " [SAMPLE DATA]" if any(p.get("source") == "sample" for p in layer.properties[:50]) else ""
+        sample = " [SAMPLE DATA]" if layer.has_sample_data else ""
         click.echo(f"{lid:<18}{layer.count:>9}  {layer.version:<18}{layer.modified:%Y-%m-%d %H:%M:%S}    "
                    f"{layer.spec.title_zh}{sample}")
 

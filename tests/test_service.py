@@ -92,3 +92,13 @@ def test_data_in_another_crs_is_converted_to_wgs84(tmp_path, tiny_layers_dir):
     svc = GeoService(tmp_path / "d", tiny_layers_dir)
     geom = svc.layer("stations").gdf.geometry.iloc[0]
     assert geom.distance(Point(121.45, 31.25)) < 1e-7
+
+
+def test_sample_flag_looks_at_every_feature(tmp_path, tiny_layers_dir):
+    from tests.conftest import write_tiny_layers
+    write_tiny_layers(tmp_path / "d")
+    assert not GeoService(tmp_path / "d", tiny_layers_dir).layer("stations").has_sample_data
+    gdf = gpd.read_file(tmp_path / "d" / "stations.gpkg")
+    gdf.loc[len(gdf) - 1, "source"] = "sample"  # one sample row at the end of a real list
+    gdf.to_file(tmp_path / "d" / "stations.gpkg", layer="stations", driver="GPKG")
+    assert GeoService(tmp_path / "d", tiny_layers_dir).layer("stations").has_sample_data

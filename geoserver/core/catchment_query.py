@@ -27,7 +27,7 @@ def parse_catchment(args: Mapping, default_radius_m: float | None = None, networ
     """
     radius = _optional_number(args, "radius_m")
     minutes = _optional_number(args, "minutes")
-    mode = q.text(args, "mode") if isinstance(args.get("mode"), str) or args.get("mode") is None else str(args["mode"])
+    mode = q.text(args, "mode")  # text() also turns a JSON number or list into a string (then refused)
     if radius is None and minutes is None:
         if default_radius_m is None:
             raise InvalidQuery("give radius_m (metres) or minutes with mode=walk|ebike|car", "radius_m")

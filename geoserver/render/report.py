@@ -53,7 +53,7 @@ import shapely
 
 from ..core.coverage import find_gaps
 from .assets import render_html
-from .maps import coverage_color, district_names, is_sample, planning_map
+from .maps import coverage_color, district_names, planning_map
 
 MARKER = ".geoserver-report"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -440,7 +440,7 @@ def _sources(service, coverage_result) -> str:
     for p in layer.properties:
         counts[str(p.get("source"))] = counts.get(str(p.get("source")), 0) + 1
     src = "、".join(f"{k}: {v:,}" for k, v in sorted(counts.items()))
-    sample = is_sample(layer)
+    sample = layer.has_sample_data
     fac = (f"{e(layer.spec.title_zh)} ({e(layer.spec.title_en)}): {layer.count:,} features, data version "
            f"<code>{e(layer.version)}</code>, source field {e(src)}.")
     if sample:
@@ -500,7 +500,7 @@ def write_coverage_report(out_dir, service, coverage_result, gaps, *, title: str
     generated = _now()
     totals = coverage_result.totals()
     rows = coverage_result.by_district(districts)
-    sample = is_sample(layer)
+    sample = layer.has_sample_data
     names = ["report.html", "districts.csv", "gaps.geojson", "summary.json"]
 
     with atomic_dir(out_dir) as tmp:
@@ -639,7 +639,7 @@ def write_plan_report(out_dir, service, coverage_before, coverage_after, propose
     tb, ta = coverage_before.totals(), coverage_after.totals()
     rows_b, rows_a = coverage_before.by_district(districts), coverage_after.by_district(districts)
     rows = _before_after_rows(rows_b, rows_a)
-    sample = is_sample(layer)
+    sample = layer.has_sample_data
     names = ["report.html", "districts.csv", "gaps.geojson", "proposed_sites.geojson", "proposed_sites.csv",
              "summary.json"]
 

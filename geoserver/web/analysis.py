@@ -48,7 +48,7 @@ def describe(result, layer, runtime_s: float) -> dict:
                       "method": c.describe()},
         "demand": {"name": result.demand.name, "points": result.demand.size, "total": round(result.demand.total, 1),
                    "cell_m": result.demand.cell_m, "model": result.demand.description},
-        "sample_data": any(p.get("source") == "sample" for p in layer.properties[:50]),
+        "sample_data": layer.has_sample_data,
         "runtime_ms": round(runtime_s * 1000, 1),
     }
 

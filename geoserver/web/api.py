@@ -35,7 +35,7 @@ def layers():
             "id": lid, "title_zh": spec.title_zh, "title_en": spec.title_en, "description": spec.description,
             "geometry_type": spec.geometry_type, "count": layer.count, "data_version": layer.version,
             "catchment_radius_m": spec.catchment_radius_m, "marker": spec.marker,
-            "sample_data": any(p.get("source") == "sample" for p in layer.properties[:50]),
+            "sample_data": layer.has_sample_data,
             "fields": [{"name": f.name, "type": f.type, "title_zh": f.title_zh, "title_en": f.title_en}
                        for f in spec.public_fields],
             "services": [s for s in svc.vocab.to_dict() if s["id"] in spec.services],

@@ -90,7 +90,7 @@ def collection_doc(layer) -> dict:
     doc = {
         "id": spec.id,
         "title": f"{spec.title_zh} / {spec.title_en}",
-        "description": spec.description + (" SAMPLE data (示例数据)." if _is_sample(layer) else ""),
+        "description": spec.description + (" SAMPLE data (示例数据)." if layer.has_sample_data else ""),
         "itemType": "feature",
         "crs": [CRS84],
         "storageCrs": CRS84,
@@ -101,10 +101,6 @@ def collection_doc(layer) -> dict:
         ],
     }
     return doc
-
-
-def _is_sample(layer) -> bool:
-    return any(p.get("source") == "sample" for p in layer.properties[:50])
 
 
 @bp.get("/collections")

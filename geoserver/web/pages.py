@@ -30,7 +30,8 @@ def planning():
     check_params(COVERAGE_PARAMS | {"k"})
     svc = current_app.extensions["geoservice"]
     args = request.args.to_dict()
-    args.setdefault("radius_m", "1000") if not args.get("minutes") else None
+    if not args.get("minutes"):
+        args.setdefault("radius_m", "1000")
     k = q.integer(q.text(args, "k", "10"), "k", 0, MAX_PAGE_K)
     layer, result = coverage_from_args(args)
     gaps = svc.gaps(result)

@@ -159,7 +159,7 @@ def _layers(svc) -> list[dict]:
                     "cluster": bool(spec.marker.get("cluster", layer.count > 200)),
                     "services": [s for s in svc.vocab.ids if s in spec.services],
                     "has_hours": layer.hours is not None,
-                    "sample": any(p.get("source") == "sample" for p in layer.properties[:50])})
+                    "sample": layer.has_sample_data})
     return out
 
 
