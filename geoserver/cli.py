@@ -1,4 +1,4 @@
-"""Command line: ``geoserver serve | dev | layers``."""
+"""Command line: ``geoserver serve | dev | layers | import | history | rollback | token | report | plan``."""
 
 from __future__ import annotations
 
@@ -219,6 +219,232 @@ def plan(ctx, layer, radius_m, minutes, mode, services, open_at, demand, cell_m,
                f"gap {s['gap'] if s['gap'] is not None else 'n/a'}, {s['solver_runtime_s']} s)")
     for name, path in paths.items():
         click.echo(f"  wrote {path}")
+
+
+def _datum(ctx, param, value):
+    from .core.crs import normalise_datum
+    from .core.errors import InvalidQuery
+    try:
+        return normalise_datum(value)
+    except InvalidQuery as exc:
+        raise click.BadParameter(exc.message) from None
+
+
+def _progress_bar(enabled):
+    """A per-row progress callback on stderr (tqdm), or None."""
+    from tqdm import tqdm
+    state = {}
+
+    def progress(done, total):
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, unit="row", file=sys.stderr, leave=False, dynamic_ncols=True,
+                                disable=not enabled, desc="checking")
+        state["bar"].update(done - state["bar"].n)
+        if done >= total:
+            state["bar"].close()
+    return progress
+
+
+@main.command("import")
+@click.argument("layer")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--crs", "datum", required=True, callback=_datum,
+              help="Coordinate system of the file: wgs84 (GPS), gcj02 (Amap/Tencent) or bd09 (Baidu).")
+@click.option("--merge/--replace", "merge", default=True, show_default=True,
+              help="Merge by id (add new, update existing, keep the rest) or replace the whole layer.")
+@click.option("--dry-run", is_flag=True, help="Check and report only; change nothing.")
+@click.option("--skip-invalid", is_flag=True,
+              help="Import the valid rows and write the rejected ones to --rejects (default: refuse the whole file "
+                   "if any row is invalid).")
+@click.option("--rejects", type=click.Path(dir_okay=False), help="Where to write rejected rows (CSV for Excel; "
+              "default: <file>.rejected.csv beside the input).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Also write the full report: .json, or .csv (one problem per line).")
+@click.option("--mapping", type=click.Path(exists=True, dir_okay=False),
+              help='TOML file mapping unusual headers to fields: [columns] "站点全称" = "name".')
+@click.option("--encoding", help="Text encoding of a CSV or Shapefile (default: UTF-8, else GBK/GB18030).")
+@click.option("--sheet", help="Excel sheet name (default: the first).")
+@click.option("--source-layer", help="Layer inside a GeoPackage (default: the first).")
+@click.option("--source", "source_text", help="Value of the 'source' field for rows without one "
+              "(default: import:<file name>).")
+@click.option("--who", default=None, help="Name recorded in the history and audit log (default: cli:<user>).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.pass_context
+def import_(ctx, layer, file, datum, merge, dry_run, skip_invalid, rejects, report_path, mapping, encoding, sheet,
+            source_layer, source_text, who, progress):
+    """Check FILE (CSV, XLSX, GeoJSON, GPKG, SHP) and import its rows into LAYER as a new version."""
+    from pathlib import Path
+
+    from .core.importer import ImportOptions, read_mapping_file
+    from .core.manage import DataManager, ImportRefused
+    from .core.store import default_actor
+
+    svc = _load_service(ctx)
+    manager = DataManager(svc)
+    show = sys.stderr.isatty() if progress is None else progress
+
+    def run():
+        opts = ImportOptions(datum=datum, encoding=encoding, sheet=sheet, source_layer=source_layer,
+                             mapping=read_mapping_file(Path(mapping) if mapping else None), source=source_text,
+                             mode="merge" if merge else "replace")
+        manager.editable(layer)
+        try:
+            return manager.import_file(layer, Path(file), opts, who=who or default_actor(), dry_run=dry_run,
+                                       skip_invalid=skip_invalid, progress=_progress_bar(show))
+        except ImportRefused as exc:
+            return exc
+
+    outcome = _run_domain(run)
+    if isinstance(outcome, ImportRefused):
+        report, outcome = outcome.report, None
+    else:
+        report = outcome.report
+    _print_report(report, report_path)
+    if outcome is None:
+        _write_rejects(report, file, rejects)
+        raise click.ClickException(f"nothing imported: {len(report.errors)} problems in "
+                                   f"{len(report.rejected_rows)} of {report.rows} rows (未导入任何数据). Fix them, or "
+                                   "use --skip-invalid to import the valid rows.")
+    if outcome.dry_run:
+        click.echo(f"dry run: {len(report.records)} of {report.rows} rows valid; nothing changed (仅检查，未修改数据)")
+        if report.errors:
+            sys.exit(1)
+        return
+    if report.rejected_rows:
+        _write_rejects(report, file, rejects)
+    c = outcome.change
+    if c.version is None:
+        click.echo(f"{layer}: no changes ({c.unchanged} features already as in the file); no new version")
+        return
+    click.echo(f"{layer}: version {c.version}: {len(c.added)} added, {len(c.updated)} updated, {len(c.removed)} "
+               f"removed, {c.unchanged} unchanged; {c.features} features (已导入)")
+
+
+def _print_report(report, report_path):
+    click.echo(f"{report.filename}: {report.rows} rows, {len(report.records)} valid, {len(report.rejected_rows)} "
+               f"rejected, {len(report.errors)} errors, {len(report.problems) - len(report.errors)} warnings")
+    mapped = ", ".join(f"{k} -> {v}" for k, v in report.mapping.items())
+    click.echo(f"columns: {mapped}")
+    for note in report.notes:
+        click.echo(f"note: {note}")
+    lines = report.lines()
+    for line in lines[:400]:
+        click.echo(line)
+    if len(lines) > 400:
+        click.echo(f"... {len(lines) // 2 - 200} more problems" + (" (all in the report file)" if report_path
+                                                                    else "; use --report FILE for all of them"))
+    if report_path:
+        from pathlib import Path
+        path = Path(report_path)
+        if path.suffix.lower() == ".csv":
+            import csv
+            import io
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\r\n")
+            w.writerow([report.row_label, "column", "severity", "code", "value", "message_zh", "message_en"])
+            for p in report.problems:
+                w.writerow([p.row or "", p.column or "", p.severity, p.code, p.value or "", p.zh, p.en])
+            path.write_bytes(buf.getvalue().encode("utf-8-sig"))
+        else:
+            import orjson
+            path.write_bytes(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2))
+        click.echo(f"report written to {path}")
+
+
+def _write_rejects(report, file, rejects):
+    if not report.rejected_rows or report.raw is None:
+        return
+    from pathlib import Path
+    path = Path(rejects) if rejects else Path(file).with_name(Path(file).stem + ".rejected.csv")
+    path.write_bytes(report.rejected_csv())
+    click.echo(f"{len(report.rejected_rows)} rejected rows written to {path} (with a problems column) "
+               f"(未通过的行已写入该文件)")
+
+
+@main.command()
+@click.argument("layer")
+@click.pass_context
+def history(ctx, layer):
+    """List the versions of LAYER (* marks the current one)."""
+    from .core.manage import DataManager
+
+    svc = _load_service(ctx)
+    versions, current = _run_domain(lambda: DataManager(svc).history(layer))
+    if not versions:
+        click.echo(f"{layer}: no recorded versions yet (the first import or edit records the current data as "
+                   "version 1)")
+        return
+    click.echo(f"{'version':<9}{'created (UTC)':<22}{'who':<22}{'action':<16}{'features':>9}  changes")
+    for v in versions:
+        mark = "*" if current is not None and v.number == current.number else " "
+        s = v.summary
+        changes = ", ".join(f"{s[k]} {k}" for k in ("added", "updated", "removed") if s.get(k)) or \
+            (f"restored v{s['restored_version']}" if "restored_version" in s else s.get("note", ""))
+        if s.get("file"):
+            changes += f" ({s['file']})"
+        click.echo(f"v{v.number:<6}{mark} {v.created:<22}{v.who[:21]:<22}{v.action:<16}{v.features:>9}  {changes}")
+    if current is None:
+        click.echo("note: the current data file matches no recorded version (changed outside geoserver); the next "
+                   "change records it first")
+
+
+@main.command()
+@click.argument("layer")
+@click.argument("version")
+@click.option("--who", default=None, help="Name recorded in the history and audit log (default: cli:<user>).")
+@click.pass_context
+def rollback(ctx, layer, version, who):
+    """Make VERSION of LAYER current again (recorded as a new version; nothing is deleted)."""
+    from .core.manage import DataManager
+    from .core.store import default_actor, parse_version
+
+    svc = _load_service(ctx)
+    restored = _run_domain(lambda: DataManager(svc).rollback(layer, parse_version(version),
+                                                              who=who or default_actor()))
+    click.echo(f"{layer}: version {restored.summary['restored_version']} restored as version {restored.number} "
+               f"({restored.features} features)")
+
+
+@main.group()
+def token():
+    """Admin API tokens (stored hashed)."""
+
+
+def _token_store(ctx):
+    from .core.auth import TokenStore, tokens_path
+    from .core.service import resolve_data_dir
+    return TokenStore(tokens_path(resolve_data_dir(ctx.obj["data_dir"])))
+
+
+@token.command("add")
+@click.argument("name")
+@click.option("--layers", default="*", show_default=True, help="Layers this token may change (comma-separated).")
+@click.pass_context
+def token_add(ctx, name, layers):
+    """Create a token for operator NAME and print it (once: only its hash is stored)."""
+    store = _token_store(ctx.parent)
+    value = _run_domain(lambda: store.add(name, tuple(x.strip() for x in layers.split(",") if x.strip())))
+    click.echo(value)
+    click.echo(f"token for {name!r} stored (hashed) in {store.path}; send it as 'Authorization: Bearer <token>'",
+               err=True)
+
+
+@token.command("list")
+@click.pass_context
+def token_list(ctx):
+    """List operators with a token (never the tokens)."""
+    for entry in _token_store(ctx.parent).list():
+        click.echo(f"{entry['name']:<24}{','.join(entry['layers']):<32}{entry['created']}")
+
+
+@token.command("revoke")
+@click.argument("name")
+@click.pass_context
+def token_revoke(ctx, name):
+    """Delete operator NAME's token."""
+    if not _token_store(ctx.parent).revoke(name):
+        raise click.ClickException(f"no token for {name!r}")
+    click.echo(f"token for {name!r} revoked")
 
 
 if __name__ == "__main__":

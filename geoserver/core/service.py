@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,11 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from .data import Layer, load_layer
-from .errors import FeatureNotFound, InvalidQuery, LayerNotFound
+from .errors import DataError, FeatureNotFound, InvalidQuery, LayerNotFound
 from .layers import load_specs
 from .nearest import nearest
 from .query import NearestQuery
 
+log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "geo"
 DEFAULT_LAYERS_DIR = PROJECT_ROOT / "layers"
@@ -46,10 +49,60 @@ class GeoService:
         self.data_dir = resolve_data_dir(data_dir)
         self.layers_dir = resolve_layers_dir(layers_dir)
         self.vocab, self.specs = load_specs(self.layers_dir)
+        self._signatures = {lid: self._signature(spec) for lid, spec in self.specs.items()}
         self.layers: dict[str, Layer] = {lid: load_layer(spec, self.vocab, self.data_dir)
                                          for lid, spec in self.specs.items()}
         self._cache: OrderedDict = OrderedDict()
         self._cache_lock = threading.Lock()
+        self.refresh_interval_s = float(os.environ.get("GEOSERVER_RELOAD_INTERVAL_S", "1.0"))
+        self._checked = time.monotonic()
+        self._refresh_lock = threading.Lock()
+
+    # --- new data versions, picked up while serving ------------------------------------------------------
+    def _signature(self, spec) -> tuple | None:
+        try:
+            st = os.stat(self.data_dir / spec.data_file)
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    def refresh(self, layer_id: str | None = None, force: bool = False) -> list[str]:
+        """Reload layers whose data file was replaced (a new version); returns the ids reloaded.
+
+        Cheap enough to call on every request: at most one stat per layer per ``refresh_interval_s`` (unless
+        ``force``). Loading happens while other threads keep answering from the old layer; the new one is swapped
+        in with one assignment, so a request in flight finishes on the data it started with.
+        """
+        now = time.monotonic()
+        if not force and now - self._checked < self.refresh_interval_s:
+            return []
+        if not self._refresh_lock.acquire(blocking=force):
+            return []  # another thread is reloading: keep serving the current data
+        try:
+            self._checked = now
+            changed = []
+            for lid, spec in self.specs.items():
+                if layer_id is not None and lid != layer_id:
+                    continue
+                signature = self._signature(spec)
+                if signature == self._signatures.get(lid) or signature is None:
+                    continue
+                try:
+                    layer = load_layer(spec, self.vocab, self.data_dir)
+                except DataError as exc:  # never swap in data that does not load; keep the old layer
+                    log.error("not reloading layer %s: %s", lid, exc.message)
+                    self._signatures[lid] = signature
+                    continue
+                self.layers = {**self.layers, lid: layer}
+                self._signatures[lid] = signature
+                changed.append(lid)
+            if changed:
+                with self._cache_lock:
+                    self._cache.clear()
+                log.info("reloaded layers %s", ", ".join(changed))
+            return changed
+        finally:
+            self._refresh_lock.release()
 
     # --- analysis inputs and results, cached (demand grids and coverage cost ~0.1-1 s each) -----------
     def cached(self, key, build, max_items: int = 24):
@@ -112,7 +165,8 @@ class GeoService:
     def coverage(self, layer_id: str, catchment, demand, services=(), open_at=None):
         """Coverage of ``demand`` by a layer (cached by all its inputs)."""
         from .coverage import compute_coverage
-        key = ("coverage", layer_id, catchment, demand.name, demand.cell_m, tuple(services), open_at)
+        key = ("coverage", layer_id, self.layer(layer_id).version, catchment, demand.name, demand.cell_m,
+               tuple(services), open_at)
         return self.cached(key, lambda: compute_coverage(self, layer_id, catchment, demand, services, open_at))
 
     @staticmethod

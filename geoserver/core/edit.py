@@ -1,0 +1,230 @@
+"""Changing a layer's data: imports (merge or replace by id) and single-feature edits, each one new version.
+
+Every change reads the current data file under the layer's write lock, builds the new table, writes it to a
+temporary GeoPackage, loads that file exactly as the server will (so a file the server cannot load is never made
+current), and only then commits it through :class:`~geoserver.core.store.LayerStore`.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from . import crs
+from .data import load_layer
+from .errors import DataError, FeatureNotFound, GeoServerError
+from .layers import LayerSpec, ServiceVocabulary
+from .store import LayerStore, StoreError, fault_point
+
+
+class EditConflict(GeoServerError):
+    """The edit does not fit the data (the id exists already, or the layer changed since the client read it)."""
+
+    code = "Conflict"
+
+
+@dataclass
+class ChangeResult:
+    """What a change did."""
+
+    layer: str
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    features: int = 0
+    version: int | None = None        # None when nothing changed (no new version)
+    data_version: str | None = None   # content hash prefix the server reports as the layer version
+
+    def summary(self) -> dict:
+        return {"added": len(self.added), "updated": len(self.updated), "removed": len(self.removed),
+                "unchanged": self.unchanged, "features": self.features, "version": self.version}
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def _plain(value):
+    """A cell from a data frame as a plain Python value (None for missing)."""
+    if _blank(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def read_current(store: LayerStore, spec: LayerSpec) -> tuple[list[dict], list]:
+    """The current data file as (records without geometry, WGS84 geometries)."""
+    path = store.data_dir / spec.data_file
+    if not path.exists():
+        return [], []
+    gdf = pyogrio.read_dataframe(path)
+    if gdf.crs is not None and not gdf.crs.equals(crs.WGS84):
+        gdf = gdf.to_crs(crs.WGS84)
+    names = [f.name for f in spec.fields]
+    records = []
+    for values in gdf[[n for n in names if n in gdf.columns]].itertuples(index=False, name=None):
+        records.append({n: _plain(v) for n, v in zip([n for n in names if n in gdf.columns], values)})
+    for r in records:
+        r["id"] = str(r["id"])
+    return records, list(gdf.geometry.values)
+
+
+def to_frame(spec: LayerSpec, records: list[dict], geometries: list) -> gpd.GeoDataFrame:
+    """Records (fields of the spec) and geometries as a typed GeoDataFrame in the spec's field order."""
+    data = {}
+    for f in spec.fields:
+        values = [r.get(f.name) for r in records]
+        if f.type == "number":
+            data[f.name] = pd.array([None if _blank(v) else float(v) for v in values], dtype="Float64")
+        elif f.type == "integer":
+            data[f.name] = pd.array([None if _blank(v) else int(v) for v in values], dtype="Int64")
+        elif f.type == "boolean":
+            data[f.name] = pd.array([None if _blank(v) else bool(v) for v in values], dtype="boolean")
+        else:
+            data[f.name] = pd.array([None if _blank(v) else str(v) for v in values], dtype=object)
+    return gpd.GeoDataFrame(data, geometry=list(geometries), crs=crs.WGS84)
+
+
+def _same(a: dict, b: dict, names) -> bool:
+    for n in names:
+        x, y = a.get(n), b.get(n)
+        if _blank(x) and _blank(y):
+            continue
+        if isinstance(x, float) or isinstance(y, float):
+            try:
+                if abs(float(x) - float(y)) < 1e-9:
+                    continue
+            except (TypeError, ValueError):
+                pass
+        if x != y:
+            return False
+    return True
+
+
+def _same_point(a, b) -> bool:
+    return a is not None and b is not None and shapely.equals_exact(a, b, tolerance=1e-8)
+
+
+class LayerEditor:
+    """Applies changes to one data directory's layers through a LayerStore."""
+
+    def __init__(self, store: LayerStore, specs: dict[str, LayerSpec], vocab: ServiceVocabulary):
+        self.store = store
+        self.specs = specs
+        self.vocab = vocab
+
+    def apply(self, layer_id: str, *, upserts: list[dict] = (), deletes: list[str] = (), replace: bool = False,
+              partial: bool = True, create_only: bool = False, update_only: bool = False, who: str, action: str,
+              summary: dict | None = None, expect_data_version: str | None = None) -> ChangeResult:
+        """Insert/update ``upserts`` by id (records with ``_lon``/``_lat`` in WGS84), delete ``deletes``.
+
+        ``replace``: the upserts become the whole layer. ``partial``: an update keeps fields the record lacks.
+        ``create_only``/``update_only``: refuse ids that exist / do not exist. ``expect_data_version``: refuse if
+        the layer changed since (optimistic concurrency for HTTP clients sending If-Match).
+        """
+        spec = self.specs[layer_id]
+        names = [f.name for f in spec.fields]
+        with self.store.lock(layer_id):
+            self.store.clean_temporaries(layer_id, spec.data_file)
+            path = self.store.data_dir / spec.data_file
+            if expect_data_version is not None:
+                from .data import file_version
+                current = file_version(path) if path.exists() else None
+                if current != expect_data_version:
+                    raise EditConflict(f"layer {layer_id!r} changed since version {expect_data_version} (now "
+                                       f"{current}); read it again and retry", "If-Match")
+            records, geoms = read_current(self.store, spec)
+            before = len(records)
+            position = {r["id"]: i for i, r in enumerate(records)}
+            result = ChangeResult(layer=layer_id)
+            for fid in deletes:
+                if fid not in position:
+                    raise FeatureNotFound(f"layer {layer_id!r} has no feature {str(fid)[:60]!r}", "featureId")
+            if replace:
+                keep_ids = {u["id"] for u in upserts}
+                result.removed = [r["id"] for r in records if r["id"] not in keep_ids]
+            else:
+                result.removed = list(deletes)
+            new_records = {r["id"]: (r, g) for r, g in zip(records, geoms) if r["id"] not in set(result.removed)}
+            for rec in upserts:
+                fid = rec["id"]
+                point = shapely.Point(rec["_lon"], rec["_lat"])
+                fields = {n: rec.get(n) for n in names if n in rec}
+                old = new_records.get(fid)
+                if old is None:
+                    if update_only:
+                        raise FeatureNotFound(f"layer {layer_id!r} has no feature {str(fid)[:60]!r}", "featureId")
+                    new_records[fid] = ({n: fields.get(n) for n in names}, point)
+                    result.added.append(fid)
+                    continue
+                if create_only:
+                    raise EditConflict(f"layer {layer_id!r} already has a feature {fid!r}; use PUT to change it",
+                                       "id")
+                merged = {**old[0], **fields} if partial else {n: fields.get(n) for n in names}
+                if _same(merged, old[0], names) and _same_point(point, old[1]):
+                    result.unchanged += 1
+                    continue
+                new_records[fid] = (merged, point)
+                result.updated.append(fid)
+            result.features = len(new_records)
+            result.unchanged = result.features - len(result.added) - len(result.updated)
+            if not (result.added or result.updated or result.removed):
+                result.data_version = self._data_version(path)
+                return result
+            frame = to_frame(spec, [r for r, _ in new_records.values()], [g for _, g in new_records.values()])
+            info = {**(summary or {}), **{k: v for k, v in result.summary().items() if k != "version"}}
+            for key, ids in (("added_ids", result.added), ("updated_ids", result.updated),
+                             ("removed_ids", result.removed)):
+                if ids:
+                    info[key] = ids[:20] + ([f"... {len(ids) - 20} more"] if len(ids) > 20 else [])
+            version = self._write(spec, frame, who=who, action=action, summary=info, previous=before)
+            result.version = version.number
+            result.data_version = self._data_version(path)
+        return result
+
+    def rollback(self, layer_id: str, number: int, *, who: str):
+        spec = self.specs[layer_id]
+        return self.store.rollback(layer_id, spec.data_file, number, who=who)
+
+    @staticmethod
+    def _data_version(path: Path) -> str | None:
+        from .data import file_version
+        return file_version(path) if path.exists() else None
+
+    def _write(self, spec: LayerSpec, frame: gpd.GeoDataFrame, *, who, action, summary, previous):
+        """Write ``frame`` to a temporary file, check the server can load it, commit it (under the lock)."""
+        workdir = self.store.history_dir(spec.id) / f".{uuid.uuid4().hex[:12]}.tmp"
+        workdir.mkdir(parents=True)
+        try:
+            tmp = workdir / spec.data_file
+            try:
+                pyogrio.write_dataframe(frame, tmp, driver="GPKG", layer=spec.id)
+                fault_point("temp-written")
+            except OSError as exc:
+                raise StoreError(f"could not write layer {spec.id!r}: {exc.strerror or exc}; the layer's data is "
+                                 "unchanged") from exc
+            except Exception as exc:  # GDAL reports a full disk as its own error type
+                if "No space" in str(exc) or "disk" in str(exc).lower() or "write" in str(exc).lower():
+                    raise StoreError(f"could not write layer {spec.id!r}: {exc}; the layer's data is unchanged") \
+                        from exc
+                raise
+            try:
+                load_layer(spec, self.vocab, workdir)
+            except DataError as exc:
+                raise StoreError(f"the new data of layer {spec.id!r} would not load ({exc.message}); nothing was "
+                                 "changed") from exc
+            return self.store.commit_file(spec.id, spec.data_file, tmp, who=who, action=action,
+                                          features=len(frame), summary=summary, previous_features=previous)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)

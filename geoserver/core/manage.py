@@ -1,0 +1,104 @@
+"""The data-management façade shared by the CLI and the admin API: import, edit, history, rollback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .edit import ChangeResult, LayerEditor
+from .errors import InvalidQuery
+from .importer import ImportOptions, ImportReport, Importer, Reference
+from .store import LayerStore, Version
+
+
+class ImportRefused(InvalidQuery):
+    """The file has invalid rows and the mode is all-or-nothing: nothing was imported."""
+
+    code = "ImportRefused"
+
+
+@dataclass
+class ImportOutcome:
+    report: ImportReport
+    change: ChangeResult | None     # None for a dry run or a refused file
+    dry_run: bool = False
+
+    def to_dict(self) -> dict:
+        out = {"dry_run": self.dry_run, "imported": self.change is not None and self.change.version is not None,
+               "report": self.report.to_dict()}
+        if self.change is not None:
+            out["change"] = self.change.summary()
+            out["data_version"] = self.change.data_version
+        return out
+
+
+class DataManager:
+    """Imports and edits the layers of one GeoService's data directory."""
+
+    def __init__(self, service, state_dir: Path | None = None):
+        self.service = service
+        self.store = LayerStore(service.data_dir, state_dir)
+        self.editor = LayerEditor(self.store, service.specs, service.vocab)
+        self._reference = None
+
+    @property
+    def reference(self) -> Reference:
+        if self._reference is None:
+            self._reference = Reference(self.service.layer("districts"))
+        return self._reference
+
+    def editable(self, layer_id: str):
+        """The layer, if it may be edited (point facility layers; not the reference districts)."""
+        layer = self.service.layer(layer_id)
+        if layer_id == "districts" or not layer.spec.is_point:
+            raise InvalidQuery(f"layer {layer_id!r} is reference data and cannot be edited; editable layers: "
+                               f"{', '.join(self.editable_ids())}", "layer")
+        return layer
+
+    def editable_ids(self) -> list[str]:
+        return [lid for lid, spec in self.service.specs.items() if spec.is_point and lid != "districts"]
+
+    def importer(self, layer_id: str) -> Importer:
+        self.service.refresh(layer_id, force=True)   # check against the data as it is on disk now
+        layer = self.editable(layer_id)
+        return Importer(layer.spec, self.service.vocab, self.reference, existing=layer)
+
+    def check(self, layer_id: str, path: Path, opts: ImportOptions, data: bytes | None = None,
+              progress=None) -> ImportReport:
+        return self.importer(layer_id).run(path, opts, data=data, progress=progress)
+
+    def import_file(self, layer_id: str, path: Path, opts: ImportOptions, *, who: str, dry_run: bool = False,
+                    skip_invalid: bool = False, data: bytes | None = None, progress=None) -> ImportOutcome:
+        """Check a file and (unless ``dry_run``) store its rows as one new version.
+
+        All or nothing by default: any invalid row refuses the whole file (raises ImportRefused with the report
+        attached). ``skip_invalid`` stores the valid rows; the report lists the rejected ones.
+        """
+        report = self.check(layer_id, path, opts, data=data, progress=progress)
+        if dry_run:
+            return ImportOutcome(report, None, dry_run=True)
+        if report.file_errors or (report.errors and not skip_invalid):
+            exc = ImportRefused(f"{len(report.errors)} problems in {len(report.rejected_rows)} of {report.rows} "
+                                f"rows; nothing was imported (fix them, or import the valid rows with "
+                                f"skip-invalid)", "file")
+            exc.report = report
+            raise exc
+        if not report.records and not opts.mode == "replace":
+            return ImportOutcome(report, ChangeResult(layer=layer_id, features=self.service.layer(layer_id).count))
+        change = self.editor.apply(
+            layer_id, upserts=report.records, replace=opts.mode == "replace", who=who, action=f"import-{opts.mode}",
+            summary={"file": report.filename, "rows": report.rows, "rejected_rows": len(report.rejected_rows),
+                     "crs": opts.datum})
+        self.service.refresh(layer_id, force=True)
+        return ImportOutcome(report, change)
+
+    def history(self, layer_id: str) -> tuple[list[Version], Version | None]:
+        """(versions oldest first, the current one or None if the file was changed outside geoserver)."""
+        spec = self.service.layer(layer_id).spec
+        return self.store.versions(layer_id), self.store.current_version(layer_id, spec.data_file)
+
+    def rollback(self, layer_id: str, number: int, *, who: str) -> Version:
+        self.editable(layer_id)
+        version = self.editor.rollback(layer_id, number, who=who)
+        self.service.refresh(layer_id, force=True)
+        return version

@@ -1,0 +1,203 @@
+"""Reading facility lists as users have them: CSV (UTF-8 or GBK/GB18030), Excel forms, GeoJSON, GeoPackage, Shapefile.
+
+Everything becomes a :class:`RawTable`: the header texts as written, each data row's cells as text, and the row number
+the user sees (the spreadsheet row, or the feature number of a GIS file), so every problem can be reported where the
+user will look for it. Excel forms often have a title row above the header, two-level headers with merged cells
+(坐标 over 经度/纬度) and merged cells down a column (one 行政区 for many rows); merged cells are filled with their value
+and the header row is found by how many of its cells name known fields.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+
+from .errors import GeoServerError
+
+TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
+GIS_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
+HEADER_SCAN_ROWS = 15
+SKIP_ROW_PREFIXES = ("合计", "总计", "小计", "注：", "注:", "说明", "填表说明", "填报说明", "备注：")
+
+
+class ImportFileError(GeoServerError):
+    """The file cannot be read at all (format, encoding, no header); nothing was imported."""
+
+    code = "InvalidFile"
+
+
+@dataclass
+class RawTable:
+    """Cells as text, with the numbers users see."""
+
+    headers: list[str]
+    rows: list[list[str | None]]
+    row_numbers: list[int]
+    row_label: str = "row"            # "row" (spreadsheet/CSV row) or "feature" (GIS file)
+    points: list[tuple[float, float] | str | None] | None = None   # GIS geometry per row, or a problem text
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def normalise_header(text) -> str:
+    """Header text for matching: NFKC (full-width to ASCII), no spaces or line breaks, lower case, no * or colon."""
+    s = unicodedata.normalize("NFKC", str(text or "")).lower()
+    return "".join(ch for ch in s if not ch.isspace()).strip("*:：")
+
+
+def cell_text(value) -> str | None:
+    """A spreadsheet cell as text: integral floats without '.0' (phone numbers), times as HH:MM, blanks as None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value).strip()
+    return text or None
+
+
+def decode_text(data: bytes, encoding: str | None = None) -> str:
+    """Bytes of a CSV as text: the declared encoding, else UTF-8 (with or without BOM), else GB18030 (GBK superset)."""
+    if encoding:
+        try:
+            return data.decode(encoding)
+        except (LookupError, UnicodeDecodeError) as exc:
+            raise ImportFileError(f"the file cannot be read as {encoding}: {exc}", "encoding") from None
+    for candidate in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+    raise ImportFileError("the file is neither UTF-8 nor GBK/GB18030 text; save it from Excel as 'CSV UTF-8' "
+                          "(文件不是 UTF-8 或 GBK 编码，请另存为“CSV UTF-8”)", "encoding")
+
+
+def _grid_from_csv(data: bytes, encoding: str | None) -> list[list[str | None]]:
+    text = decode_text(data, encoding)
+    sample = text[:8192]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",\t;")
+    except csv.Error:
+        dialect = csv.excel
+    return [[cell_text(c) for c in row] for row in csv.reader(io.StringIO(text, newline=""), dialect)]
+
+
+def _grid_from_xlsx(data: bytes, sheet: str | None) -> list[list[str | None]]:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+    import zipfile
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise ImportFileError(f"not a readable .xlsx workbook ({exc})", "file") from None
+    if sheet is not None:
+        if sheet not in book.sheetnames:
+            raise ImportFileError(f"the workbook has no sheet {sheet!r}; sheets: {', '.join(book.sheetnames)}",
+                                  "sheet")
+        ws = book[sheet]
+    else:
+        ws = book.worksheets[0]
+    grid = [[cell_text(c) for c in row] for row in ws.iter_rows(values_only=True)]
+    for merged in ws.merged_cells.ranges:  # fill every cell of a merged range with its value
+        value = grid[merged.min_row - 1][merged.min_col - 1] if merged.min_row - 1 < len(grid) else None
+        for r in range(merged.min_row - 1, min(merged.max_row, len(grid))):
+            for c in range(merged.min_col - 1, merged.max_col):
+                if c < len(grid[r]):
+                    grid[r][c] = value
+    return grid
+
+
+def _pick_header(grid: list[list[str | None]], classify) -> tuple[list[str], int]:
+    """(headers, index of the first data row): the row naming most fields, joined with a sub-header row below it."""
+    best, best_score = None, 0
+    for i, row in enumerate(grid[:HEADER_SCAN_ROWS]):
+        score = len({classify(c) for c in row if c} - {None})
+        if score > best_score:
+            best, best_score = i, score
+    if best is None or best_score < 2:
+        raise ImportFileError("no header row found in the first 15 rows: expected column names such as 名称, 行政区, "
+                              "具体门牌号, 经度, 纬度 (or name, district, address, lon, lat)", "file")
+    headers = [c or "" for c in grid[best]]
+    first_data = best + 1
+    if first_data < len(grid):  # a second header level (坐标 above 经度 | 纬度) adds fields the first one lacks
+        below = grid[first_data]
+        mapped = {classify(c) for c in headers if c} - {None}
+        adds = {classify(c) for c in below if c} - {None} - mapped
+        if adds:
+            headers = [b if (b and classify(b)) else h for h, b in
+                       zip(headers + [""] * (len(below) - len(headers)), below + [None] * (len(headers) - len(below)))]
+            first_data += 1
+    return headers, first_data
+
+
+def _is_note_row(row: list[str | None]) -> bool:
+    cells = [c for c in row if c]
+    if not cells:
+        return True
+    return cells[0].startswith(SKIP_ROW_PREFIXES) and len(set(cells)) <= 2
+
+
+def read_table(data: bytes, suffix: str, classify, *, encoding: str | None = None, sheet: str | None = None) -> RawTable:
+    """A CSV or XLSX file as a RawTable; ``classify(header) -> field or None`` finds the header row."""
+    if suffix in (".xlsx", ".xlsm"):
+        grid = _grid_from_xlsx(data, sheet)
+    else:
+        grid = _grid_from_csv(data, encoding)
+    headers, start = _pick_header(grid, classify)
+    rows, numbers = [], []
+    for i in range(start, len(grid)):
+        row = grid[i]
+        if _is_note_row(row):
+            continue
+        rows.append((row + [None] * len(headers))[:len(headers)])
+        numbers.append(i + 1)
+    table = RawTable(headers=headers, rows=rows, row_numbers=numbers)
+    if start > 1:
+        table.notes.append(f"header found in row {start}; data starts in row {start + 1}")
+    return table
+
+
+def read_gis(path: Path, *, encoding: str | None = None, source_layer: str | None = None) -> RawTable:
+    """A GeoJSON, GeoPackage or Shapefile as a RawTable with one point (WGS84/CRS84 axis order) per feature."""
+    import pyogrio
+    import shapely
+
+    kwargs = {"encoding": encoding} if encoding else {}
+    if source_layer:
+        kwargs["layer"] = source_layer
+    try:
+        gdf = pyogrio.read_dataframe(path, **kwargs)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
+        raise ImportFileError(f"cannot read {path.name}: {exc}", "file") from None
+    if gdf.crs is not None and not gdf.crs.is_geographic:
+        gdf = gdf.to_crs("EPSG:4326")  # a projected CRS (e.g. a local grid) to longitude/latitude first
+    headers = [str(c) for c in gdf.columns if c != "geometry"]
+    rows = [[cell_text(v) for v in values] for values in gdf[headers].itertuples(index=False, name=None)]
+    points: list = []
+    for geom in gdf.geometry.values:
+        if geom is None or shapely.is_empty(geom):
+            points.append(None)
+        elif geom.geom_type == "Point":
+            points.append((float(geom.x), float(geom.y)))
+        elif geom.geom_type == "MultiPoint" and len(geom.geoms) == 1:
+            points.append((float(geom.geoms[0].x), float(geom.geoms[0].y)))
+        else:
+            points.append(geom.geom_type)
+    return RawTable(headers=headers, rows=rows, row_numbers=list(range(1, len(rows) + 1)), row_label="feature",
+                    points=points)
