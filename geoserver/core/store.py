@@ -48,6 +48,12 @@ class VersionNotFound(GeoServerError):
     code = "NotFound"
 
 
+class AlreadyCurrent(GeoServerError):
+    """A rollback to the version that is already current."""
+
+    code = "Conflict"
+
+
 def fault_point(name: str) -> None:
     """Failure injection for the crash tests: inert unless $GEOSERVER_FAULT_INJECT names this point.
 
@@ -299,7 +305,8 @@ class LayerStore:
             self.clean_temporaries(layer_id, data_file)
             old = self.version(layer_id, number)
             if self.current_sha(data_file) == old.sha256:
-                raise StoreError(f"version {number} of layer {layer_id!r} is already the current data", "version")
+                raise AlreadyCurrent(f"version {number} of layer {layer_id!r} is already the current data; nothing "
+                                     "to restore", "version")
             source = self._version_file(layer_id, number, ".gpkg")
             return self.commit_file(layer_id, data_file, source, who=who, action="rollback", features=old.features,
                                     summary={"restored_version": number}, previous_features=current_features)

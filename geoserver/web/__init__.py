@@ -29,7 +29,11 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
                       # Amap (GCJ-02) base map for the workers' map at /; none unless configured
                       AMAP_TILES_URL=os.environ.get("GEOSERVER_AMAP_TILES_URL"),
                       AMAP_TILES_ATTRIBUTION=os.environ.get("GEOSERVER_AMAP_TILES_ATTRIBUTION"),
-                      AMAP_TILES_SUBDOMAINS=os.environ.get("GEOSERVER_AMAP_TILES_SUBDOMAINS") or "1234")
+                      AMAP_TILES_SUBDOMAINS=os.environ.get("GEOSERVER_AMAP_TILES_SUBDOMAINS") or "1234",
+                      # admin API: browser origins allowed to write (comma-separated); none by default
+                      ADMIN_ORIGINS=os.environ.get("GEOSERVER_ADMIN_ORIGINS", ""),
+                      ADMIN_TOKENS_FILE=os.environ.get("GEOSERVER_TOKENS_FILE"),
+                      ADMIN_MAX_UPLOAD_BYTES=int(os.environ.get("GEOSERVER_ADMIN_MAX_UPLOAD_BYTES", 20 << 20)))
     if test_config:
         app.config.update(test_config)
     app.extensions["geoservice"] = service or GeoService(app.config["DATA_DIR"], app.config["LAYERS_DIR"])
@@ -37,7 +41,8 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
 
     app.extensions["jobs"] = JobStore(app.config.get("JOBS_DIR"))
 
-    from . import analysis, api, ogc, pages, siting, workers
+    from . import admin, analysis, api, ogc, pages, siting, workers
+    app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(ogc.bp)
     app.register_blueprint(analysis.bp)
@@ -54,9 +59,17 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
             abort(404)
         return static_file(found, max_age=86400)  # text assets gzipped (once, in memory)
 
+    @app.before_request
+    def _pick_up_new_data():
+        """A new version of a layer (an import, an edit in another worker) is loaded without a restart."""
+        app.extensions["geoservice"].refresh()
+
     @app.after_request
     def _finish(resp):
-        return finish(resp, gzip_cache)
+        resp = finish(resp, gzip_cache)
+        if request.path.startswith("/api/admin"):
+            resp = admin.admin_cors(resp)
+        return resp
 
     @app.errorhandler(GeoServerError)
     def _domain_error(exc: GeoServerError):
@@ -67,6 +80,9 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
         body = {"code": exc.name.replace(" ", ""), "description": exc.description}
         if exc.code == 404:
             body["description"] = f"no such path {request.path[:100]!r}; start at /ogc or /api/layers"
+        if exc.code == 413:
+            body["description"] = (f"the request body is larger than this endpoint accepts "
+                                   f"({request.max_content_length:,} bytes)")
         headers = dict(exc.get_response().headers)
         headers.pop("Content-Type", None)
         headers.pop("Content-Length", None)

@@ -1,0 +1,380 @@
+"""The admin API: authenticated edits of single features, file imports, history and rollback, the audit log.
+
+Every route needs ``Authorization: Bearer <token>`` (tokens made by ``geoserver token add``, stored hashed): 401
+without a valid token, 403 for a layer the token may not change or a browser origin not configured in
+``GEOSERVER_ADMIN_ORIGINS``. Private fields (contact person, mobile number) are returned here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, g, request
+
+from ..core.auth import TokenStore, tokens_path
+from ..core.edit import EditConflict
+from ..core.errors import GeoServerError, InvalidQuery
+from ..core.importer import ColumnMapper, ImportOptions
+from ..core.manage import DataManager, ImportRefused
+from ..core.store import AlreadyCurrent, StoreError, VersionNotFound, parse_version
+from ..core.tabular import GIS_SUFFIXES, TABLE_SUFFIXES, ImportFileError, RawTable, cell_text
+from .http import check_params, json_response
+
+bp = Blueprint("admin", __name__, url_prefix="/api/admin")
+
+FEATURE_MAX_BYTES = 64 << 10
+ADMIN_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
+ADMIN_HEADERS = "Authorization, Content-Type, If-Match"
+
+
+class Unauthorized(GeoServerError):
+    code = "Unauthorized"
+
+
+class Forbidden(GeoServerError):
+    code = "Forbidden"
+
+
+class PreconditionFailed(GeoServerError):
+    code = "PreconditionFailed"
+
+
+STATUS = {Unauthorized: 401, Forbidden: 403, EditConflict: 409, PreconditionFailed: 412, ImportRefused: 422,
+          StoreError: 503, VersionNotFound: 404, AlreadyCurrent: 409}
+
+
+def manager() -> DataManager:
+    ext = current_app.extensions
+    if "data_manager" not in ext:
+        ext["data_manager"] = DataManager(ext["geoservice"])
+    return ext["data_manager"]
+
+
+def tokens() -> TokenStore:
+    ext = current_app.extensions
+    if "admin_tokens" not in ext:
+        ext["admin_tokens"] = TokenStore(current_app.config.get("ADMIN_TOKENS_FILE")
+                                         or tokens_path(ext["geoservice"].data_dir))
+    return ext["admin_tokens"]
+
+
+def allowed_origins() -> set[str]:
+    raw = current_app.config.get("ADMIN_ORIGINS") or ""
+    items = raw if isinstance(raw, (list, tuple, set)) else str(raw).split(",")
+    return {o.strip().rstrip("/") for o in items if o.strip()}
+
+
+def admin_cors(resp):
+    """CORS for admin routes: only configured origins, never ``*`` (called from the app's after_request)."""
+    origin = request.headers.get("Origin")
+    resp.headers.pop("Access-Control-Allow-Origin", None)
+    resp.vary.add("Origin")
+    if origin and origin.rstrip("/") in allowed_origins():
+        resp.headers["Access-Control-Allow-Origin"] = origin
+        resp.headers["Access-Control-Allow-Methods"] = ADMIN_METHODS
+        resp.headers["Access-Control-Allow-Headers"] = ADMIN_HEADERS
+        resp.headers["Access-Control-Expose-Headers"] = "ETag, Location"
+        resp.headers["Access-Control-Max-Age"] = "600"
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.before_request
+def _guard():
+    origin = request.headers.get("Origin")
+    if origin and origin.rstrip("/") not in allowed_origins():
+        raise Forbidden(f"origin {origin[:100]!r} may not use the admin API (allowed origins are set by the operator "
+                        "in GEOSERVER_ADMIN_ORIGINS)", "Origin")
+    if request.method == "OPTIONS":
+        return Response(status=204)
+    limit = current_app.config.get("ADMIN_MAX_UPLOAD_BYTES", 20 << 20)
+    request.max_content_length = limit if request.path.endswith("/import") else FEATURE_MAX_BYTES
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise Unauthorized("this endpoint needs 'Authorization: Bearer <token>' (an operator token from "
+                           "'geoserver token add')", "Authorization")
+    if scheme.lower() != "bearer":
+        raise Unauthorized("use 'Authorization: Bearer <token>'", "Authorization")
+    operator = tokens().verify(token.strip())
+    if operator is None:
+        raise Unauthorized("the token is not valid (unknown or revoked)", "Authorization")
+    g.operator = operator
+    layer_id = (request.view_args or {}).get("layer")
+    if layer_id is not None:
+        manager().editable(layer_id)
+        if not operator.may_edit(layer_id):
+            raise Forbidden(f"operator {operator.name!r} may not change layer {layer_id!r}", "layer")
+
+
+@bp.errorhandler(GeoServerError)
+def _admin_error(exc: GeoServerError):
+    body = exc.to_dict()
+    report = getattr(exc, "report", None)
+    if report is not None:
+        body["report"] = report.to_dict()
+    status = STATUS.get(type(exc))
+    if status is None:
+        status = 404 if exc.code == "NotFound" else 400
+    headers = {"WWW-Authenticate": 'Bearer realm="geoserver-admin"'} if status == 401 else None
+    return json_response(body, status=status, cache="no-store", headers=headers)
+
+
+# --- representations -----------------------------------------------------------------------------------------------
+def _plain(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def admin_feature(layer, pos: int) -> dict:
+    """A feature with its private fields (admins only)."""
+    feature = layer.feature(pos, "wgs84")
+    row = layer.gdf.iloc[pos]
+    props = dict(feature["properties"])
+    for name in layer.spec.private_fields:
+        props[name] = _plain(row.get(name)) if name in layer.gdf.columns else None
+    feature["properties"] = props
+    return feature
+
+
+def _who() -> str:
+    return g.operator.name
+
+
+def _summary() -> dict:
+    return {"via": "http", "remote_addr": request.remote_addr}
+
+
+def _layer_etag(layer) -> str:
+    return f'"{layer.version}"'
+
+
+def _if_match(layer) -> str | None:
+    """The data version an If-Match header names (None without the header); 412 if it is not the current one."""
+    header = request.headers.get("If-Match")
+    if not header or header.strip() == "*":
+        return None
+    wanted = header.strip().removeprefix("W/").strip('"')
+    if wanted != layer.version:
+        raise PreconditionFailed(f"the layer changed: If-Match names version {wanted[:40]!r}, the current one is "
+                                 f"{layer.version!r}; read the feature again", "If-Match")
+    return wanted
+
+
+# --- routes ----------------------------------------------------------------------------------------------------------
+@bp.get("/layers")
+def layers():
+    check_params(set())
+    m = manager()
+    out = []
+    for lid in m.editable_ids():
+        layer = m.service.layer(lid)
+        versions, current = m.history(lid)
+        out.append({"id": lid, "title_zh": layer.spec.title_zh, "features": layer.count, "data_version": layer.version,
+                    "version": current.number if current else None, "versions": len(versions),
+                    "private_fields": list(layer.spec.private_fields), "may_edit": g.operator.may_edit(lid)})
+    return json_response({"operator": g.operator.name, "layers": out}, cache="no-store")
+
+
+@bp.get("/layers/<layer>/features")
+def list_features(layer):
+    check_params({"limit", "offset"})
+    lay = manager().service.layer(layer)
+    try:
+        limit = min(max(int(request.args.get("limit", 100)), 1), 1000)
+        offset = max(int(request.args.get("offset", 0)), 0)
+    except ValueError:
+        raise InvalidQuery("limit and offset must be whole numbers", "limit") from None
+    feats = [admin_feature(lay, i) for i in range(offset, min(offset + limit, lay.count))]
+    return json_response({"type": "FeatureCollection", "features": feats, "numberMatched": lay.count,
+                          "numberReturned": len(feats)}, content_type="application/geo+json", cache="no-store",
+                         headers={"ETag": _layer_etag(lay)})
+
+
+@bp.get("/layers/<layer>/features/<fid>")
+def get_feature(layer, fid):
+    check_params(set())
+    svc = manager().service
+    lay = svc.layer(layer)
+    pos = svc.feature_position(lay, fid)
+    return json_response(admin_feature(lay, pos), content_type="application/geo+json", cache="no-store",
+                         headers={"ETag": _layer_etag(lay)})
+
+
+def _feature_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidQuery("the body must be a JSON object: a GeoJSON Feature with a Point geometry and properties",
+                           "body")
+    if body.get("type") != "Feature":
+        raise InvalidQuery("the body must be a GeoJSON Feature (\"type\": \"Feature\")", "type")
+    geom = body.get("geometry")
+    coords = geom.get("coordinates") if isinstance(geom, dict) else None
+    if not (isinstance(geom, dict) and geom.get("type") == "Point" and isinstance(coords, list) and len(coords) >= 2
+            and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in coords[:2])):
+        raise InvalidQuery("geometry must be a GeoJSON Point with numeric [longitude, latitude]", "geometry")
+    props = body.get("properties")
+    if not isinstance(props, dict):
+        raise InvalidQuery("properties must be a JSON object", "properties")
+    return body
+
+
+def _check_feature(layer_id: str, body: dict, fid: str | None, mode: str):
+    """One feature through the same checks as an imported row; 422 with the problems if it is not valid."""
+    props = dict(body["properties"])
+    if fid is not None:
+        if "id" in props and str(props["id"]) != fid:
+            raise InvalidQuery(f"the id in the body ({str(props['id'])[:40]!r}) differs from the URL ({fid!r})", "id")
+        props["id"] = fid
+    elif body.get("id") is not None and "id" not in props:
+        props["id"] = body["id"]
+    headers, cells = [], []
+    for key, value in props.items():
+        if isinstance(value, (dict,)):
+            raise InvalidQuery(f"property {str(key)[:40]!r} must be a value, not an object", str(key)[:40])
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        headers.append(str(key))
+        cells.append(cell_text(value))
+    x, y = body["geometry"]["coordinates"][:2]
+    table = RawTable(headers=headers, rows=[cells], row_numbers=[1], row_label="feature", points=[(x, y)])
+    opts = ImportOptions(datum=_datum(), mode=mode, source="admin")
+    importer = manager().importer(layer_id)
+    report = importer.check(table, ColumnMapper(importer.spec), opts, "request")
+    unknown = [h for h in report.ignored_columns]
+    if unknown:
+        raise InvalidQuery(f"unknown properties {unknown[:5]}; fields: "
+                           f"{', '.join(f.name for f in importer.spec.fields)}", unknown[0][:40])
+    if report.errors:
+        exc = ImportRefused("the feature is not valid: " + "; ".join(p.en for p in report.errors), "properties")
+        exc.report = report
+        raise exc
+    return report.records[0], report
+
+
+def _datum() -> str:
+    from ..core.crs import normalise_datum
+    return normalise_datum(request.args.get("crs", "wgs84"))
+
+
+def _stored(layer_id: str, fid: str, change, status: int, headers: dict | None = None):
+    svc = manager().service
+    lay = svc.layer(layer_id)
+    body = {"feature": admin_feature(lay, svc.feature_position(lay, fid)), "change": change.summary(),
+            "data_version": lay.version}
+    return json_response(body, status=status, cache="no-store", headers={"ETag": _layer_etag(lay), **(headers or {})})
+
+
+@bp.post("/layers/<layer>/features")
+def create_feature(layer):
+    check_params({"crs"})
+    record, _ = _check_feature(layer, _feature_body(), None, "merge")
+    m = manager()
+    change = m.editor.apply(layer, upserts=[record], create_only=True, who=_who(), action="create",
+                            summary=_summary())
+    m.service.refresh(layer, force=True)
+    return _stored(layer, record["id"], change, 201,
+                   {"Location": f"/api/admin/layers/{layer}/features/{record['id']}"})
+
+
+@bp.put("/layers/<layer>/features/<fid>")
+def replace_feature(layer, fid):
+    check_params({"crs"})
+    m = manager()
+    lay = m.service.layer(layer)
+    m.service.feature_position(lay, fid)
+    expect = _if_match(lay)
+    record, _ = _check_feature(layer, _feature_body(), fid, "merge")
+    change = m.editor.apply(layer, upserts=[record], update_only=True, partial=False, who=_who(), action="update",
+                            summary=_summary(), expect_data_version=expect)
+    m.service.refresh(layer, force=True)
+    return _stored(layer, fid, change, 200)
+
+
+@bp.delete("/layers/<layer>/features/<fid>")
+def delete_feature(layer, fid):
+    check_params(set())
+    m = manager()
+    lay = m.service.layer(layer)
+    m.service.feature_position(lay, fid)
+    expect = _if_match(lay)
+    change = m.editor.apply(layer, deletes=[fid], who=_who(), action="delete", summary=_summary(),
+                            expect_data_version=expect)
+    m.service.refresh(layer, force=True)
+    return json_response({"deleted": fid, "change": change.summary(),
+                          "data_version": m.service.layer(layer).version}, cache="no-store")
+
+
+def _flag(name: str) -> bool:
+    value = request.args.get(name, "false").strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise InvalidQuery(f"{name} must be true or false", name)
+    return value in ("true", "1", "yes")
+
+
+@bp.post("/layers/<layer>/import")
+def import_file(layer):
+    check_params({"crs", "mode", "dry_run", "skip_invalid", "filename", "encoding", "sheet", "source"})
+    if "crs" not in request.args:
+        raise InvalidQuery("say which coordinate system the file uses: crs=wgs84 (GPS), gcj02 (Amap/Tencent) or "
+                           "bd09 (Baidu)", "crs")
+    mode = request.args.get("mode", "merge")
+    if mode not in ("merge", "replace"):
+        raise InvalidQuery("mode must be merge or replace", "mode")
+    upload = request.files.get("file")
+    if upload is not None:
+        name, data = upload.filename or "", upload.read()
+    else:
+        name, data = request.args.get("filename", ""), request.get_data()
+    suffix = Path(name).suffix.lower()
+    if suffix not in TABLE_SUFFIXES + GIS_SUFFIXES:
+        raise ImportFileError("upload the file as multipart field 'file' (or as the body with ?filename=) named "
+                              ".csv, .xlsx, .geojson, .gpkg or a zipped Shapefile (.zip)", "file")
+    if not data:
+        raise ImportFileError("the uploaded file is empty", "file")
+    opts = ImportOptions(datum=_datum(), encoding=request.args.get("encoding"), sheet=request.args.get("sheet"),
+                         source=request.args.get("source"), mode=mode)
+    m = manager()
+    uploads = m.store.state_dir / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=uploads) as tmp:
+        path = Path(tmp) / ("upload" + suffix)
+        path.write_bytes(data)
+        outcome = m.import_file(layer, path, opts, who=_who(), dry_run=_flag("dry_run"),
+                                skip_invalid=_flag("skip_invalid"))
+    body = outcome.to_dict()
+    body["report"]["file"] = Path(name).name[:200]
+    return json_response(body, cache="no-store")
+
+
+@bp.get("/layers/<layer>/history")
+def layer_history(layer):
+    check_params(set())
+    versions, current = manager().history(layer)
+    return json_response({"layer": layer, "current": current.number if current else None,
+                          "versions": [v.to_dict() for v in reversed(versions)]}, cache="no-store")
+
+
+@bp.post("/layers/<layer>/rollback")
+def layer_rollback(layer):
+    check_params(set())
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "version" not in body:
+        raise InvalidQuery('the body must be {"version": N}', "version")
+    version = manager().rollback(layer, parse_version(str(body["version"])), who=_who())
+    return json_response({"layer": layer, "version": version.to_dict(),
+                          "data_version": manager().service.layer(layer).version}, cache="no-store")
+
+
+@bp.get("/audit")
+def audit():
+    check_params({"layer", "limit"})
+    try:
+        limit = min(max(int(request.args.get("limit", 100)), 1), 1000)
+    except ValueError:
+        raise InvalidQuery("limit must be a whole number", "limit") from None
+    return json_response({"records": manager().store.audit_records(limit, request.args.get("layer"))},
+                         cache="no-store")
