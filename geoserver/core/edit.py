@@ -205,20 +205,20 @@ class LayerEditor:
     def _write(self, spec: LayerSpec, frame: gpd.GeoDataFrame, *, who, action, summary, previous):
         """Write ``frame`` to a temporary file, check the server can load it, commit it (under the lock)."""
         workdir = self.store.history_dir(spec.id) / f".{uuid.uuid4().hex[:12]}.tmp"
-        workdir.mkdir(parents=True)
         try:
             tmp = workdir / spec.data_file
             try:
+                workdir.mkdir(parents=True)
                 pyogrio.write_dataframe(frame, tmp, driver="GPKG", layer=spec.id)
                 fault_point("temp-written")
             except OSError as exc:
                 raise StoreError(f"could not write layer {spec.id!r}: {exc.strerror or exc}; the layer's data is "
                                  "unchanged") from exc
-            except Exception as exc:  # GDAL reports a full disk as its own error type
-                if "No space" in str(exc) or "disk" in str(exc).lower() or "write" in str(exc).lower():
-                    raise StoreError(f"could not write layer {spec.id!r}: {exc}; the layer's data is unchanged") \
-                        from exc
-                raise
+            except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+                # GDAL reports a failed write (full disk, file size limit) as its own error types, often without
+                # the cause ("Failed to commit transaction", "no such table: gpkg_contents"): a fresh temporary
+                # file that could not be written is a write failure whatever the message says
+                raise StoreError(f"could not write layer {spec.id!r}: {exc}; the layer's data is unchanged") from exc
             try:
                 load_layer(spec, self.vocab, workdir)
             except DataError as exc:
