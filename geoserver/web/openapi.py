@@ -92,8 +92,9 @@ def build(svc, base_url: str) -> dict:
     return {
         "openapi": "3.0.3",
         "info": {"title": "Shanghai union service map - OGC API Features", "version": "1.0.0",
-                 "description": "Facility data bundled with this server is SAMPLE data (示例数据). "
-                                "Coordinates are WGS84 lon/lat unless crs=gcj02 or crs=bd09 is asked for.",
+                 "description": ("Layers marked sample_data hold generated SAMPLE data (示例数据): "
+                                 + (", ".join(lid for lid, lay in svc.layers.items() if lay.has_sample_data) or "none")
+                                 + ". Coordinates are WGS84 lon/lat unless crs=gcj02 or crs=bd09 is asked for."),
                  "license": {"name": "See the project README"}},
         "servers": [{"url": base_url}],
         "paths": paths,
