@@ -113,7 +113,8 @@ def _grid_from_xlsx(data: bytes, sheet: str | None) -> list[list[str | None]]:
         ws = book[sheet]
     else:
         ws = book.worksheets[0]
-    grid = [[cell_text(c) for c in row] for row in ws.iter_rows(values_only=True)]
+    # from A1 (iter_rows would otherwise start at the first non-empty row/column, shifting row numbers)
+    grid = [[cell_text(c) for c in row] for row in ws.iter_rows(min_row=1, min_col=1, values_only=True)]
     for merged in ws.merged_cells.ranges:  # fill every cell of a merged range with its value
         value = grid[merged.min_row - 1][merged.min_col - 1] if merged.min_row - 1 < len(grid) else None
         for r in range(merged.min_row - 1, min(merged.max_row, len(grid))):
