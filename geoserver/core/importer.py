@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import math
 import re
 import tomllib
 import unicodedata
@@ -349,7 +350,7 @@ class ColumnMapper:
 
 # --- cell parsers -----------------------------------------------------------------------------------------
 _NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_DMS_RE = re.compile(r"^(\d{1,3})[°度]\s*(\d{1,2})?['′分]?\s*(\d{1,2}(?:\.\d+)?)?[\"″秒]?\s*([NSEWnsew东西南北])?$")
+_DMS_RE = re.compile(r"^(\d{1,3})[°度]\s*(\d{1,2})?['′分]?\s*(\d{1,2}(?:\.\d+)?)?(?:[\"″秒]|′′)?\s*([NSEWnsew东西南北])?$")
 
 
 def parse_coordinate(text: str) -> float | None:
@@ -357,7 +358,8 @@ def parse_coordinate(text: str) -> float | None:
     s = _nfkc(text).replace(" ", "").rstrip("°度")
     s = s.rstrip("EeNn东北") if _NUM_RE.match(s.rstrip("EeNn东北") or "x") else s
     if _NUM_RE.match(s):
-        return float(s)
+        value = float(s)
+        return value if math.isfinite(value) else None   # '1e999' is not a coordinate
     m = _DMS_RE.match(_nfkc(text).replace(" ", ""))
     if m:
         deg = float(m.group(1)) + float(m.group(2) or 0) / 60 + float(m.group(3) or 0) / 3600
@@ -520,6 +522,10 @@ class Importer:
                     bad[j] = True
                     continue
                 x_text, y_text = parts
+            elif "coordinates" in columns:      # an empty 坐标 cell: report it under that column
+                x_col = y_col = self._header(table, columns, "coordinates")
+            elif table.points is not None:      # a feature without geometry
+                x_col = y_col = "geometry"
             if np.isnan(lon[j]):
                 if not x_text and not y_text:
                     problems.append(_problem(number, x_col if x_col == y_col else f"{x_col}/{y_col}",

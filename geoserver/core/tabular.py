@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -23,6 +24,7 @@ TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
 GIS_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
 HEADER_SCAN_ROWS = 15
 SKIP_ROW_PREFIXES = ("合计", "总计", "小计", "注：", "注:", "说明", "填表说明", "填报说明", "备注：")
+_TOTAL_RE = re.compile(r"^[+-]?[\d,]*\.?\d+$")
 
 
 class ImportFileError(GeoServerError):
@@ -151,7 +153,11 @@ def _is_note_row(row: list[str | None]) -> bool:
     cells = [c for c in row if c]
     if not cells:
         return True
-    return cells[0].startswith(SKIP_ROW_PREFIXES) and len(set(cells)) <= 2
+    if not cells[0].startswith(SKIP_ROW_PREFIXES):
+        return False
+    # a note, or a 合计 row: its label (merged cells repeat it) and one total or several numeric totals
+    others = set(cells) - {cells[0]}
+    return len(others) <= 1 or all(_TOTAL_RE.match(c) for c in others)
 
 
 def read_table(data: bytes, suffix: str, classify, *, encoding: str | None = None, sheet: str | None = None) -> RawTable:
