@@ -342,9 +342,6 @@ def test_concurrent_imports_are_serialised(data_dir, tmp_path):
     _concurrent_imports(data_dir, tmp_path, with_ids=True)
 
 
-@pytest.mark.xfail(strict=True, reason="known race: the importer numbers rows without an id (ST03401, ...) from the "
-                   "data it checked, before the layer's write lock, so two concurrent merge imports give their new "
-                   "rows the same ids and the second overwrites the first's rows (fix in importer/manage)")
 def test_concurrent_imports_of_rows_without_ids_keep_both(data_dir, tmp_path):
     _concurrent_imports(data_dir, tmp_path, with_ids=False)
 

@@ -147,6 +147,7 @@ class LayerEditor:
             records, geoms = read_current(self.store, spec)
             before = len(records)
             position = {r["id"]: i for i, r in enumerate(records)}
+            upserts = self._fresh_ids(spec, upserts, position)
             result = ChangeResult(layer=layer_id)
             for fid in deletes:
                 if fid not in position:
@@ -192,6 +193,20 @@ class LayerEditor:
             result.version = version.number
             result.data_version = self._data_version(path)
         return result
+
+    @staticmethod
+    def _fresh_ids(spec: LayerSpec, upserts, position: dict) -> list[dict]:
+        """Ids the importer generated (``_generated_id``) were free when it read the layer; another writer may have
+        taken them since. Checked again here, under the lock, against the data as it is now."""
+        from .importer import next_id
+        taken = set(position) | {u["id"] for u in upserts if not u.get("_generated_id")}
+        out = []
+        for u in upserts:
+            if u.get("_generated_id") and u["id"] in taken:
+                u = {**u, "id": next_id(spec, taken)}
+            taken.add(u["id"])
+            out.append(u)
+        return out
 
     def rollback(self, layer_id: str, number: int, *, who: str):
         spec = self.specs[layer_id]

@@ -801,19 +801,16 @@ class Importer:
                                          other_en=f"{table.row_label} {seen[fid]}"))
             else:
                 seen[fid] = number
+        # New ids continue after the layer's highest in both modes: an id never names a different facility
+        # than it did before (map apps cache them). The editor checks them again under the write lock.
         taken = set(seen)
-        if self.existing is not None and opts.mode == "merge":
+        if self.existing is not None:
             taken |= set(map(str, self.existing.ids))
-        prefix = self.spec.id_prefix or self.spec.id[:2].upper()
-        pattern = re.compile(rf"^{re.escape(prefix)}(\d+)$")
-        used = [int(m.group(1)) for t in taken if (m := pattern.match(t))]
-        counter = max(used, default=0)
         for rec in records:
             if "id" not in rec:
-                counter += 1
-                while f"{prefix}{counter:05d}" in taken:
-                    counter += 1
-                rec["id"] = f"{prefix}{counter:05d}"
+                rec["id"] = next_id(self.spec, taken)
+                rec["_generated_id"] = True
+                taken.add(rec["id"])
 
     def _check_near_duplicates(self, table, records, problems, opts):
         """Same name within NEAR_DUPLICATE_M metres: in the file, and against the layer's other features (merge)."""
@@ -852,6 +849,16 @@ class Importer:
 
     def _name_column(self, table) -> str:
         return self._columns_header.get("name", "name")
+
+
+def next_id(spec: LayerSpec, taken: set[str]) -> str:
+    """The next free id of a layer: its prefix and a number after the highest one in ``taken`` (ST03401)."""
+    prefix = spec.id_prefix or spec.id[:2].upper()
+    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)$")
+    counter = max((int(m.group(1)) for t in taken if (m := pattern.match(t))), default=0) + 1
+    while f"{prefix}{counter:05d}" in taken:
+        counter += 1
+    return f"{prefix}{counter:05d}"
 
 
 def cell_value(text, value) -> str:

@@ -21,6 +21,7 @@ import errno
 import fcntl
 import getpass
 import hashlib
+import logging
 import os
 import shutil
 import signal
@@ -34,6 +35,7 @@ import orjson
 
 from .errors import GeoServerError
 
+log = logging.getLogger(__name__)
 STATE_DIRNAME = ".geoserver"
 FAULT_ENV = "GEOSERVER_FAULT_INJECT"
 
@@ -294,8 +296,12 @@ class LayerStore:
         except OSError as exc:
             raise StoreError(f"could not write layer {layer_id!r}: {exc.strerror or exc}; the layer's data is "
                              "unchanged") from exc
-        self.audit({"who": who, "action": action, "layer": layer_id, "version": version.number,
-                    "features": features, **summary})
+        try:
+            self.audit({"who": who, "action": action, "layer": layer_id, "version": version.number,
+                        "features": features, **summary})
+        except OSError as exc:  # the change is made and in the history; say loudly that the log missed it
+            log.error("version %s of layer %s is current but the audit log could not be written: %s",
+                      version.number, layer_id, exc)
         return version
 
     def rollback(self, layer_id: str, data_file: str, number: int, *, who: str,

@@ -276,8 +276,8 @@ def create_feature(layer):
     change = m.editor.apply(layer, upserts=[record], create_only=True, who=_who(), action="create",
                             summary=_summary())
     m.service.refresh(layer, force=True)
-    return _stored(layer, record["id"], change, 201,
-                   {"Location": f"/api/admin/layers/{layer}/features/{record['id']}"})
+    fid = change.added[0]  # the id may have been renumbered under the write lock
+    return _stored(layer, fid, change, 201, {"Location": f"/api/admin/layers/{layer}/features/{fid}"})
 
 
 @bp.put("/layers/<layer>/features/<fid>")
