@@ -86,7 +86,8 @@ class DataManager:
         if not report.records and not opts.mode == "replace":
             return ImportOutcome(report, ChangeResult(layer=layer_id, features=self.service.layer(layer_id).count))
         change = self.editor.apply(
-            layer_id, upserts=report.records, replace=opts.mode == "replace", who=who, action=f"import-{opts.mode}",
+            layer_id, upserts=report.records, replace=opts.mode == "replace", partial=opts.mode != "replace",
+            who=who, action=f"import-{opts.mode}",
             summary={"file": report.filename, "rows": report.rows, "rejected_rows": len(report.rejected_rows),
                      "crs": opts.datum})
         self.service.refresh(layer_id, force=True)
