@@ -281,3 +281,17 @@ def test_admin_reads_show_private_fields_public_reads_never(admin):
     layers = client.get("/api/admin/layers", headers=alice).json
     assert layers["operator"] == "alice"
     assert layers["layers"][0]["private_fields"] == ["contact_name", "contact_phone"]
+
+
+def test_merge_empty_cell_clears_missing_column_keeps(admin):
+    client, alice, _, svc = admin
+    base = "编号,名称,行政区,具体门牌号,所属单位,提供设施及服务,开放时间,经度,纬度"
+    row = "A,甲,黄浦区,测试地址,测试工会,补水,24/7,121.45,31.25"
+    kept = upload(client, alice, "crs=wgs84", data=f"{base}\n{row}\n".encode(), name="a.csv")
+    assert kept.status_code == 200
+    assert client.get("/api/admin/layers/stations/features/A", headers=alice).json["properties"]["contact_phone"] \
+        == "10000000001"
+    cleared = upload(client, alice, "crs=wgs84", data=f"{base},手机号码\n{row},\n".encode(), name="b.csv")
+    assert cleared.json["change"]["updated"] == 1
+    props = client.get("/api/admin/layers/stations/features/A", headers=alice).json["properties"]
+    assert props["contact_phone"] is None and props["contact_name"] == "联系人"

@@ -610,6 +610,8 @@ class Importer:
                 f = fields[name]
                 text = cells[i]
                 if text is None or text == "":
+                    if name != "id":
+                        rec[name] = None  # an empty cell clears the field on merge (a missing column keeps it)
                     continue
                 value, issue = self._cell(f, text, number, col(name), hours_cache, services_cache)
                 row_problems.extend(issue)
@@ -643,7 +645,8 @@ class Importer:
         for rec, number in zip(records, table.row_numbers):
             if number in errors_by_row:
                 continue
-            rec.setdefault("source", source)
+            if not rec.get("source"):
+                rec["source"] = source
             report.records.append(rec)
             report.record_rows.append(number)
         report.rejected_rows = [n for n in table.row_numbers if n in errors_by_row]
