@@ -113,6 +113,22 @@ def write_bytes_atomic(target: Path, data: bytes) -> None:
     fsync_dir(target.parent)
 
 
+def copy_atomic(source: Path, target: Path, fault: str | None = None) -> None:
+    """Replace ``target`` with a copy of ``source`` atomically: a temporary copy beside it (``.<name>.<random>.tmp``),
+    fsync, rename over the target, fsync the folder. ``fault`` names the failure-injection point before the rename."""
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        _fsync_file(tmp)
+        if fault:
+            fault_point(fault)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(target.parent)
+
+
 def now_utc() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
@@ -234,15 +250,7 @@ class LayerStore:
         existing = self.versions(layer_id)
         number = (existing[-1].number if existing else 0) + 1
         target = self._version_file(layer_id, number, ".gpkg")
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-        try:
-            shutil.copyfile(source, tmp)
-            _fsync_file(tmp)
-            fault_point("history-copied")
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        copy_atomic(source, target, "history-copied")
         version = Version(number=number, sha256=sha or sha256_file(target), created=now_utc(), who=who,
                           action=action, features=int(features), summary=summary)
         write_bytes_atomic(self._version_file(layer_id, number, ".json"),
@@ -269,17 +277,7 @@ class LayerStore:
 
     def _activate(self, source: Path, data_file: str) -> None:
         """Make ``source`` the current data file: copy beside it, fsync, rename over it, fsync the folder."""
-        target = self.data_dir / data_file
-        tmp = self.data_dir / f".{data_file}.{uuid.uuid4().hex[:12]}.tmp"
-        try:
-            shutil.copyfile(source, tmp)
-            _fsync_file(tmp)
-            fault_point("before-activate")
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        fsync_dir(self.data_dir)
+        copy_atomic(source, self.data_dir / data_file, "before-activate")
 
     def commit_file(self, layer_id: str, data_file: str, new_file: Path, *, who: str, action: str, features: int,
                     summary: dict, previous_features: int | None = None) -> Version:
