@@ -809,9 +809,10 @@ class Importer:
         taken = set(seen)
         if self.existing is not None:
             taken |= set(map(str, self.existing.ids))
+        fresh = new_ids(self.spec, taken)
         for rec in records:
             if "id" not in rec:
-                rec["id"] = next_id(self.spec, taken)
+                rec["id"] = next(fresh)
                 rec["_generated_id"] = True
                 taken.add(rec["id"])
 
@@ -856,12 +857,19 @@ class Importer:
 
 def next_id(spec: LayerSpec, taken: set[str]) -> str:
     """The next free id of a layer: its prefix and a number after the highest one in ``taken`` (ST03401)."""
+    return next(new_ids(spec, taken))
+
+
+def new_ids(spec: LayerSpec, taken: set[str]):
+    """Free ids after the highest one in ``taken``, one after another (ST03401, ST03402, ...). The highest is found
+    once: asking next_id for each of n new rows would scan every taken id n times."""
     prefix = spec.id_prefix or spec.id[:2].upper()
     pattern = re.compile(rf"^{re.escape(prefix)}(\d+)$")
-    counter = max((int(m.group(1)) for t in taken if (m := pattern.match(t))), default=0) + 1
-    while f"{prefix}{counter:05d}" in taken:
+    counter = max((int(m.group(1)) for t in taken if (m := pattern.match(t))), default=0)
+    while True:
         counter += 1
-    return f"{prefix}{counter:05d}"
+        if f"{prefix}{counter:05d}" not in taken:
+            yield f"{prefix}{counter:05d}"
 
 
 def cell_value(text, value) -> str:
