@@ -223,11 +223,10 @@ def plan(ctx, layer, radius_m, minutes, mode, services, open_at, demand, cell_m,
 
 def _datum(ctx, param, value):
     from .core.crs import normalise_datum
-    from .core.errors import InvalidQuery
     try:
         return normalise_datum(value)
-    except InvalidQuery as exc:
-        raise click.BadParameter(exc.message) from None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _progress_bar(enabled):
@@ -295,13 +294,16 @@ def import_(ctx, layer, file, datum, merge, dry_run, skip_invalid, rejects, repo
             return exc
 
     outcome = _run_domain(run)
-    if isinstance(outcome, ImportRefused):
-        report, outcome = outcome.report, None
+    refused = outcome if isinstance(outcome, ImportRefused) else None
+    if refused is not None:
+        report, outcome = refused.report, None
     else:
         report = outcome.report
     _print_report(report, report_path)
     if outcome is None:
         _write_rejects(report, file, rejects)
+        if not report.errors or (skip_invalid and not report.records):
+            raise click.ClickException(f"{refused.message} (未导入任何数据)")
         raise click.ClickException(f"nothing imported: {len(report.errors)} problems in "
                                    f"{len(report.rejected_rows)} of {report.rows} rows (未导入任何数据). Fix them, or "
                                    "use --skip-invalid to import the valid rows.")

@@ -295,3 +295,12 @@ def test_merge_empty_cell_clears_missing_column_keeps(admin):
     assert cleared.json["change"]["updated"] == 1
     props = client.get("/api/admin/layers/stations/features/A", headers=alice).json["properties"]
     assert props["contact_phone"] is None and props["contact_name"] == "联系人"
+
+
+def test_unknown_crs_is_a_400(admin):
+    client, alice, _, _ = admin
+    r = client.post("/api/admin/layers/stations/features?crs=gauss", json=feature(), headers=alice)
+    assert r.status_code == 400
+    assert r.json == {"code": "InvalidParameterValue", "parameter": "crs",
+                      "description": "unknown coordinate system 'gauss'; use one of wgs84, gcj02, bd09 or the CRS84 URI"}
+    assert upload(client, alice, "crs=gauss").status_code == 400

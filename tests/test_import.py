@@ -369,8 +369,8 @@ def test_unknown_subdistrict(checker, tmp_path):
         (2, "街镇", "subdistrict_unknown", "黄浦区没有名为“南京东路街”的街镇，是否为“南京东路街道”？",
          "黄浦区 (Huangpu) has no sub-district (街镇) named '南京东路街'; did you mean '南京东路街道'?"),
         # 徐家汇街道 exists, but in 徐汇区
-        (3, "街镇", "subdistrict_unknown", "黄浦区没有名为“徐家汇街道”的街镇",
-         "黄浦区 (Huangpu) has no sub-district (街镇) named '徐家汇街道'"),
+        (3, "街镇", "subdistrict_unknown", "黄浦区没有名为“徐家汇街道”的街镇（“徐家汇街道”属于徐汇区）",
+         "黄浦区 (Huangpu) has no sub-district (街镇) named '徐家汇街道' ('徐家汇街道' is in 徐汇区, Xuhui)"),
     ]
     assert report.records[0]["subdistrict"] == "南京东路街道"      # the short name is accepted
 
@@ -526,7 +526,6 @@ def test_unreadable_file_through_the_manager(checker, tmp_path):
     assert err.value.parameter == "encoding"
 
 
-@pytest.mark.xfail(strict=True, reason="cli._datum catches InvalidQuery, but crs.normalise_datum raises ValueError")
 def test_unknown_crs_is_a_usage_error(data_dir):
     result = cli("--data-dir", data_dir, "import", "stations", FORMS / "stations_gbk.csv", "--crs", "gauss-kruger")
     assert result.exit_code == 2 and "unknown coordinate system 'gauss-kruger'" in result.output
@@ -710,3 +709,30 @@ def test_import_is_a_recorded_version_with_its_file(data_dir):
     assert {k: second.summary[k] for k in ("file", "rows", "rejected_rows", "crs", "added")} == {
         "file": "stations_merged_header.xlsx", "rows": 7, "rejected_rows": 0, "crs": "wgs84", "added": 7}
     assert np.isclose(sum(p["area_m2"] for n, (_, p, _, _) in features(data_dir).items() if "示例" not in n), 288.5)
+
+
+# --- fixes after review ------------------------------------------------------------------------------------------
+def test_data_row_with_a_header_like_cell_is_not_taken_for_a_second_header(checker, tmp_path):
+    path = tmp_path / "form.csv"
+    path.write_text("名称,行政区,具体门牌号,所属单位,提供设施及服务,开放时间,经度,纬度,备注\n"
+                    "甲站,黄浦区,人民大道1号,黄浦区总工会,补水,24/7,121.4737,31.2304,电话\n", encoding="utf-8")
+    report = checker.check("stations", path, ImportOptions())
+    assert report.rows == 1 and report.record_rows == [2]
+    assert report.ignored_columns == ["备注"]
+
+
+def test_replace_with_no_valid_rows_is_refused(data_dir):
+    before = (Path(data_dir) / "stations.gpkg").read_bytes()
+    path = Path(data_dir).parent / "bad.csv"
+    path.write_text("名称,行政区,具体门牌号,所属单位,提供设施及服务,开放时间,经度,纬度\n"
+                    "甲站,黄浦区,人民大道1号,黄浦区总工会,补水,24/7,abc,31.2304\n", encoding="utf-8")
+    result = cli("--data-dir", data_dir, "import", "stations", path, "--crs", "wgs84", "--replace", "--skip-invalid")
+    assert result.exit_code == 1
+    assert "no valid rows in bad.csv: replacing the layer with it would remove all 3400 features" in result.output
+    assert (Path(data_dir) / "stations.gpkg").read_bytes() == before
+
+
+def test_decimal_minutes_coordinates():
+    from geoserver.core.importer import parse_coordinate
+    assert parse_coordinate("121°28.5′") == pytest.approx(121.475)
+    assert parse_coordinate("31°14′24″N") == pytest.approx(31.24)

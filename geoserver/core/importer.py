@@ -292,6 +292,10 @@ class Reference:
         for short, full in options:
             if value in (short, full) or value in (short + "街道", short + "镇", short + "乡"):
                 return full, None
+        for other in self.districts:
+            if other.code != district.code and any(value in (short, full) for short, full in
+                                                   self.subdistricts.get(other.code, [])):
+                return None, f"@{other.name}|{other.name_en}"
         labels = [full for _, full in options] + [short for short, _ in options]
         close = difflib.get_close_matches(value, labels, n=1, cutoff=0.6)
         if close:
@@ -350,7 +354,7 @@ class ColumnMapper:
 
 # --- cell parsers -----------------------------------------------------------------------------------------
 _NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_DMS_RE = re.compile(r"^(\d{1,3})[°度]\s*(\d{1,2})?['′分]?\s*(\d{1,2}(?:\.\d+)?)?(?:[\"″秒]|′′)?\s*([NSEWnsew东西南北])?$")
+_DMS_RE = re.compile(r"^(\d{1,3})[°度]\s*(\d{1,2}(?:\.\d+)?)?['′分]?\s*(\d{1,2}(?:\.\d+)?)?(?:[\"″秒]|′′)?\s*([NSEWnsew东西南北])?$")
 
 
 def parse_coordinate(text: str) -> float | None:
@@ -759,10 +763,15 @@ class Importer:
             text = cells[columns["subdistrict"]]
             full, hint = self.ref.subdistrict(district, text)
             if full is None:
+                if hint and hint.startswith("@"):  # the name exists, in another district
+                    zh_name, en_name = hint[1:].split("|")
+                    hint_zh, hint_en = f"（“{text}”属于{zh_name}）", f" ('{text}' is in {zh_name}, {en_name})"
+                else:
+                    hint_zh = f"，是否为“{hint}”？" if hint else ""
+                    hint_en = f"; did you mean '{hint}'?" if hint else ""
                 out.append(_problem(number, self._header(table, columns, "subdistrict"), "subdistrict_unknown",
                                     text, district=district.name, district_en=district.name_en,
-                                    hint_zh=f"，是否为“{hint}”？" if hint else "",
-                                    hint_en=f"; did you mean '{hint}'?" if hint else ""))
+                                    hint_zh=hint_zh, hint_en=hint_en))
             else:
                 rec["subdistrict"] = full
 

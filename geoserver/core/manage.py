@@ -83,7 +83,12 @@ class DataManager:
                                 f"skip-invalid)", "file")
             exc.report = report
             raise exc
-        if not report.records and not opts.mode == "replace":
+        if not report.records and opts.mode == "replace":
+            exc = ImportRefused(f"no valid rows in {report.filename}: replacing the layer with it would remove all "
+                                f"{self.service.layer(layer_id).count} features; nothing was changed", "file")
+            exc.report = report
+            raise exc
+        if not report.records:
             return ImportOutcome(report, ChangeResult(layer=layer_id, features=self.service.layer(layer_id).count))
         change = self.editor.apply(
             layer_id, upserts=report.records, replace=opts.mode == "replace", partial=opts.mode != "replace",

@@ -142,7 +142,10 @@ def _pick_header(grid: list[list[str | None]], classify) -> tuple[list[str], int
         below = grid[first_data]
         mapped = {classify(c) for c in headers if c} - {None}
         adds = {classify(c) for c in below if c} - {None} - mapped
-        if adds:
+        # ... and looks like a header: every cell names a field or repeats the cell above (a vertical merge);
+        # a data row whose cell happens to read like a column name ("区", "x") is not taken for one
+        header_like = all(not c or classify(c) or c == h for c, h in zip(below, headers + [""] * len(below)))
+        if adds and header_like:
             headers = [b if (b and classify(b)) else h for h, b in
                        zip(headers + [""] * (len(below) - len(headers)), below + [None] * (len(headers) - len(below)))]
             first_data += 1

@@ -257,7 +257,10 @@ def _check_feature(layer_id: str, body: dict, fid: str | None, mode: str):
 
 def _datum() -> str:
     from ..core.crs import normalise_datum
-    return normalise_datum(request.args.get("crs", "wgs84"))
+    try:
+        return normalise_datum(request.args.get("crs", "wgs84"))
+    except ValueError as exc:
+        raise InvalidQuery(str(exc), "crs") from None
 
 
 def _stored(layer_id: str, fid: str, change, status: int, headers: dict | None = None):
