@@ -71,7 +71,7 @@ def admin_cors(resp):
     origin = request.headers.get("Origin")
     resp.headers.pop("Access-Control-Allow-Origin", None)
     resp.vary.add("Origin")
-    if origin and origin.rstrip("/") in allowed_origins():
+    if origin and origin.rstrip("/") in allowed_origins():  # cross-origin only: same-origin needs no CORS
         resp.headers["Access-Control-Allow-Origin"] = origin
         resp.headers["Access-Control-Allow-Methods"] = ADMIN_METHODS
         resp.headers["Access-Control-Allow-Headers"] = ADMIN_HEADERS
@@ -81,10 +81,16 @@ def admin_cors(resp):
     return resp
 
 
+def origin_allowed(origin: str) -> bool:
+    """The server's own origin (the /admin page; browsers send Origin on same-origin writes) or a configured one."""
+    origin = origin.rstrip("/")
+    return origin == request.host_url.rstrip("/") or origin in allowed_origins()
+
+
 @bp.before_request
 def _guard():
     origin = request.headers.get("Origin")
-    if origin and origin.rstrip("/") not in allowed_origins():
+    if origin and not origin_allowed(origin):
         raise Forbidden(f"origin {origin[:100]!r} may not use the admin API (allowed origins are set by the operator "
                         "in GEOSERVER_ADMIN_ORIGINS)", "Origin")
     if request.method == "OPTIONS":

@@ -224,6 +224,25 @@ def index():
     return resp
 
 
+@bp.get("/admin")
+def admin_page():
+    """The data-management page (import, versions, audit). It holds no data: everything comes from the admin API
+    with the operator's token, so the page itself is public."""
+    check_params(set())
+    template_path = APP_DIR / "admin.html"
+    template = _template(str(template_path), template_path.stat().st_mtime_ns)
+    html = template.render(css_version=asset_version("admin.css"), js_version=asset_version("admin.js"))
+    resp = Response(html.encode("utf-8"), content_type="text/html; charset=utf-8")
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["X-Frame-Options"] = "DENY"
+    return resp
+
+
 @bp.get("/static/app/<path:path>")
 def app_asset(path: str):
     """The page's own files; ``?v=<content hash>`` URLs are cached for a year."""

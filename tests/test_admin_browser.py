@@ -1,0 +1,111 @@
+"""The data-management page (/admin) in Debian's Chromium against a real `geoserver serve` on a copy of the data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from geoserver.core.auth import TokenStore, tokens_path
+from geoserver.core.service import DEFAULT_DATA_DIR
+from tests.browser_support import PHONE, browser_page, launch_browser, screenshot
+from tests.conftest import start_server, stop_server
+
+FORMS = Path(__file__).parent / "data" / "import"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    data = tmp_path_factory.mktemp("admin-browser") / "geo"
+    shutil.copytree(DEFAULT_DATA_DIR, data)
+    token = TokenStore(tokens_path(data)).add("黄浦区总工会", ("stations",))
+    url, proc = start_server({"GEOSERVER_DATA_DIR": str(data), "GEOSERVER_RELOAD_INTERVAL_S": "0.2"}, workers=1)
+    yield url, token, data
+    stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with launch_browser() as b:
+        yield b
+
+
+def count(url: str) -> int:
+    with urllib.request.urlopen(url + "/api/layers", timeout=10) as resp:
+        return next(lay["count"] for lay in json.loads(resp.read())["layers"] if lay["id"] == "stations")
+
+
+def test_sign_in_check_import_restore(browser, site, tmp_path):
+    url, token, data = site
+    with browser_page(browser, viewport=PHONE) as (page, log):
+        page.goto(url + "/admin")
+        page.fill("#token", "gsk_wrong")
+        page.click("#signin-form button")
+        page.wait_for_selector("#signin-error:not([hidden])")
+        assert page.inner_text("#signin-error") == "令牌无效或已撤销 / The token is not valid (unknown or revoked)"
+        console_401 = list(log.console_errors)  # the browser logs the refused request itself
+        log.console_errors.clear()
+
+        page.fill("#token", token)
+        page.click("#signin-form button")
+        page.wait_for_selector("#workspace:not([hidden])")
+        assert page.inner_text("#who") == "操作人 / Operator: 黄浦区总工会"
+        assert page.locator("#layer option").all_inner_texts() == ["工会驿站（户外职工爱心接力站） (stations)"]
+
+        page.set_input_files("#file", str(FORMS / "stations_gbk.csv"))
+        page.select_option("#crs", "wgs84")
+        page.click("button[value=check]")
+        page.wait_for_selector("#result .summary")
+        assert page.inner_text("#result .summary") == "检查完成：7/7 行有效，未修改数据 / Checked: 7 of 7 rows valid; nothing changed"
+        assert count(url) == 3400
+
+        page.click("button[value=import]")
+        page.wait_for_selector("#result .summary.ok >> text=Imported as version 2")
+        assert count(url) == 3407
+        page.wait_for_selector("#history tbody tr >> nth=1")
+        rows = page.locator("#history tbody tr").all_inner_texts()
+        assert rows[0].split("\t")[0] == "v2" and "当前 / current" in rows[0]
+        assert rows[1].split("\t")[0] == "v1" and "initial" in rows[1]
+        page.wait_for_selector("#audit tbody tr")
+        assert "黄浦区总工会" in page.inner_text("#audit tbody tr")
+        screenshot(page, "admin-imported-phone.png")
+
+        bad = tmp_path / "bad.csv"
+        bad.write_text("名称,行政区,具体门牌号,所属单位,提供设施及服务,开放时间,经度,纬度\n"
+                       "<img src=x onerror=alert(1)>站,黄浦区,人民大道1号,黄浦区总工会,饮水机,24/7,121.4737,31.2304\n",
+                       encoding="utf-8")
+        page.set_input_files("#file", str(bad))
+        page.click("button[value=import]")
+        page.wait_for_selector("#problems")
+        assert page.inner_text("#result .summary").startswith("未导入任何数据 / Nothing was imported: 1 problems")
+        cells = page.locator("#problems tbody tr td").all_inner_texts()
+        assert cells[:2] == ["2", "提供设施及服务"]
+        assert cells[3] == ("未知的服务“饮水机”，是否为“补水”（water）？\n"
+                            "unknown service '饮水机'; did you mean 'Drinking water' (补水, water)?")
+        assert page.locator("#result img").count() == 0  # file text is never HTML
+        assert count(url) == 3407
+        screenshot(page, "admin-refused-phone.png")
+
+        page.on("dialog", lambda d: d.accept())
+        page.click("#history button >> text=恢复 v1")
+        page.wait_for_selector("#history tbody tr >> nth=2")
+        first = page.locator("#history tbody tr").first.inner_text()
+        assert first.startswith("v3") and "rollback" in first and "← v1" in first
+        assert count(url) == 3400
+        assert log.external == [] and log.page_errors == []
+        # the only console messages are the browser's own notes of the refused requests (401, then 422)
+        assert len(console_401) == 1 and "status of 401" in console_401[0]
+        assert [c for c in log.console_errors if "status of 422" not in c] == []
+
+
+def test_page_without_token_shows_only_sign_in(browser, site):
+    url, _, _ = site
+    with browser_page(browser) as (page, log):
+        resp = page.goto(url + "/admin")
+        assert resp.headers["cache-control"] == "no-store"
+        assert "script-src 'self'" in resp.headers["content-security-policy"]
+        assert page.is_visible("#signin") and not page.is_visible("#workspace")
+        assert log.problems == []
