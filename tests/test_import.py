@@ -736,3 +736,66 @@ def test_decimal_minutes_coordinates():
     from geoserver.core.importer import parse_coordinate
     assert parse_coordinate("121°28.5′") == pytest.approx(121.475)
     assert parse_coordinate("31°14′24″N") == pytest.approx(31.24)
+
+
+# --- GeoPackage and Shapefile -----------------------------------------------------------------------------------
+def gis_frame(names, to_crs=None):
+    """Three stations (English field names, as a GIS export has them) at literal WGS84 positions."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+    rows = [("静安寺驿站", "静安区", 121.4450, 31.2240), ("中山公园驿站", "长宁区", 121.4180, 31.2200),
+            ("曹杨新村驿站", "普陀区", 121.4050, 31.2400)]
+    frame = gpd.GeoDataFrame(
+        {names[0]: [r[0] for r in rows], names[1]: [r[1] for r in rows], names[2]: ["示例路1号"] * 3,
+         names[3]: ["区总工会"] * 3, names[4]: ["water,rest"] * 3, names[5]: ["24/7"] * 3,
+         names[6]: ["13800000000"] * 3},
+        geometry=[Point(r[2], r[3]) for r in rows], crs="EPSG:4326")
+    return frame.to_crs(to_crs) if to_crs else frame
+
+
+def test_geopackage_in_a_projected_crs_is_read_and_reprojected(checker, tmp_path):
+    path = tmp_path / "export.gpkg"
+    gis_frame(["name", "district", "address", "host_org", "services", "opening_hours", "contact_phone"],
+              to_crs="EPSG:32651").to_file(path, driver="GPKG")  # UTM zone 51N, metres
+    report = checker.check("stations", path, ImportOptions(datum="wgs84"))
+    assert report.errors == [] and report.row_label == "feature"
+    got = {r["name"]: (r["_lon"], r["_lat"], r["district"], r["contact_phone"]) for r in report.records}
+    assert got["静安寺驿站"][2:] == ("静安区", "13800000000")
+    assert got["静安寺驿站"][0] == pytest.approx(121.4450, abs=1e-7)
+    assert got["曹杨新村驿站"][1] == pytest.approx(31.2400, abs=1e-7)
+
+
+def test_shapefile_gbk_with_truncated_field_names_and_zipped(data_dir, tmp_path):
+    import zipfile
+    folder = tmp_path / "shp"
+    folder.mkdir()
+    # DBF names are cut to 10 bytes: opening_hours -> opening_ho, contact_phone -> contact_ph
+    gis_frame(["name", "district", "address", "host_org", "services", "opening_ho", "contact_ph"]).to_file(
+        folder / "stations.shp", driver="ESRI Shapefile", encoding="GBK")
+    assert (folder / "stations.cpg").read_text().upper().startswith(("GBK", "CP936", "936"))
+    result = cli("--data-dir", data_dir, "import", "stations", folder / "stations.shp", "--crs", "wgs84")
+    assert result.exit_code == 0, result.output
+    assert "opening_ho -> opening_hours" in result.output and "contact_ph -> contact_phone" in result.output
+    assert "stations: version 2: 3 added, 0 updated, 0 removed, 3400 unchanged; 3403 features" in result.output
+    assert features(data_dir)["中山公园驿站"][1]["district"] == "长宁区"
+
+    archive = tmp_path / "stations.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for part in folder.iterdir():
+            z.write(part, part.name)
+    again = cli("--data-dir", data_dir, "import", "stations", archive, "--crs", "wgs84", "--dry-run")
+    assert again.exit_code == 0, again.output
+    assert "dry run: 3 of 3 rows valid" in again.output
+
+
+def test_workbook_guards(checker, tmp_path, monkeypatch):
+    from geoserver.core import tabular
+    garbage = tmp_path / "form.xlsx"
+    garbage.write_bytes(b"PK\x03\x04 not really a workbook")
+    with pytest.raises(ImportFileError) as err:
+        checker.check("stations", garbage, ImportOptions())
+    assert err.value.message.startswith("not a readable .xlsx workbook")
+    monkeypatch.setattr(tabular, "XLSX_MAX_UNPACKED_BYTES", 1000)
+    with pytest.raises(ImportFileError) as err:
+        checker.check("stations", FORMS / "stations_merged_header.xlsx", ImportOptions())
+    assert err.value.message.endswith("bytes, more than the 1,000 a facility list needs; save it as CSV")

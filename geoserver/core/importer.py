@@ -349,7 +349,14 @@ class ColumnMapper:
         if key in self.lookup:
             return self.lookup[key]
         bare = re.sub(r"\(.*?\)", "", key)  # 面积(平方米) -> 面积, 经度(gcj02) -> 经度
-        return self.lookup.get(bare)
+        if bare in self.lookup:
+            return self.lookup[bare]
+        # Shapefile (DBF) names are cut to 10 bytes: opening_ho, contact_ph, 提供设施及 — a prefix naming one field
+        if len(key) >= 4 and (len(key.encode("utf-8")) >= 10 or len(key.encode("gbk", "replace")) >= 9):
+            targets = {t for name, t in self.lookup.items() if name.startswith(key)}
+            if len(targets) == 1:
+                return targets.pop()
+        return None
 
 
 # --- cell parsers -----------------------------------------------------------------------------------------

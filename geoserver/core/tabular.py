@@ -23,6 +23,7 @@ from .errors import GeoServerError
 TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
 GIS_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
 HEADER_SCAN_ROWS = 15
+XLSX_MAX_UNPACKED_BYTES = 256 << 20
 SKIP_ROW_PREFIXES = ("合计", "总计", "小计", "注：", "注:", "说明", "填表说明", "填报说明", "备注：")
 _TOTAL_RE = re.compile(r"^[+-]?[\d,]*\.?\d+$")
 
@@ -102,12 +103,19 @@ def _grid_from_csv(data: bytes, encoding: str | None) -> list[list[str | None]]:
 
 def _grid_from_xlsx(data: bytes, sheet: str | None) -> list[list[str | None]]:
     import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
     import zipfile
     try:
-        book = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
+        unpacked = sum(info.file_size for info in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
         raise ImportFileError(f"not a readable .xlsx workbook ({exc})", "file") from None
+    if unpacked > XLSX_MAX_UNPACKED_BYTES:  # a "zip bomb" or a workbook far larger than any facility list
+        raise ImportFileError(f"the workbook unpacks to {unpacked:,} bytes, more than the "
+                              f"{XLSX_MAX_UNPACKED_BYTES:,} a facility list needs; save it as CSV", "file")
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
+    except Exception as exc:  # any parser failure on an uploaded file means the same to the user
+        raise ImportFileError(f"not a readable .xlsx workbook ({type(exc).__name__}: {str(exc)[:200]})",
+                              "file") from None
     if sheet is not None:
         if sheet not in book.sheetnames:
             raise ImportFileError(f"the workbook has no sheet {sheet!r}; sheets: {', '.join(book.sheetnames)}",
