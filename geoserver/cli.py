@@ -407,6 +407,35 @@ def rollback(ctx, layer, version, who):
                f"({restored.features} features)")
 
 
+@main.command("export")
+@click.argument("layer")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--crs", "datum", default="wgs84", show_default=True, callback=_datum,
+              help="Coordinate system of the 经度/纬度 columns: wgs84, gcj02 or bd09.")
+@click.option("--version", "version_text", help="Export this version from the history instead of the current data.")
+@click.pass_context
+def export_cmd(ctx, layer, out, datum, version_text):
+    """Write LAYER as an editable form (.csv or .xlsx, Chinese headers, WITH contact person and phone).
+
+    The file imports back unchanged, so staff can correct it in Excel and import it again (merge by 编号)."""
+    from pathlib import Path
+
+    from .core.manage import DataManager
+    from .core.store import parse_version
+
+    svc = _load_service(ctx)
+    path = Path(out)
+    fmt = path.suffix.lower().lstrip(".")
+
+    def run():
+        number = parse_version(version_text) if version_text else None
+        return DataManager(svc).export(layer, fmt, datum, number)
+
+    data, count = _run_domain(run)
+    path.write_bytes(data)
+    click.echo(f"{layer}: {count} features written to {path} (includes private contact fields: keep it internal)")
+
+
 @main.group()
 def token():
     """Admin API tokens (stored hashed)."""

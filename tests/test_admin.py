@@ -304,3 +304,18 @@ def test_unknown_crs_is_a_400(admin):
     assert r.json == {"code": "InvalidParameterValue", "parameter": "crs",
                       "description": "unknown coordinate system 'gauss'; use one of wgs84, gcj02, bd09 or the CRS84 URI"}
     assert upload(client, alice, "crs=gauss").status_code == 400
+
+
+def test_export_for_admins_only(admin):
+    client, alice, bob, _ = admin
+    assert client.get("/api/admin/layers/stations/export").status_code == 401
+    assert client.get("/api/admin/layers/stations/export", headers=bob).status_code == 403
+    r = client.get("/api/admin/layers/stations/export?format=csv", headers=alice)
+    assert r.status_code == 200
+    assert r.headers["Content-Disposition"] == 'attachment; filename="stations.csv"'
+    lines = r.data.decode("utf-8-sig").splitlines()
+    assert lines[1] == "A,甲,黄浦区,,测试地址,补水、充电,24/7,测试工会,,,test,联系人,10000000001,121.45,31.25"
+    x = client.get("/api/admin/layers/stations/export", headers=alice)
+    assert x.headers["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert x.data[:2] == b"PK"
+    assert client.get("/api/admin/layers/stations/export?format=pdf", headers=alice).status_code == 400

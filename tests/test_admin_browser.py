@@ -55,6 +55,12 @@ def test_sign_in_check_import_restore(browser, site, tmp_path):
         assert page.inner_text("#who") == "操作人 / Operator: 黄浦区总工会"
         assert page.locator("#layer option").all_inner_texts() == ["工会驿站（户外职工爱心接力站） (stations)"]
 
+        with page.expect_download() as got:
+            page.click("#download-csv")
+        exported = Path(got.value.path()).read_bytes().decode("utf-8-sig").splitlines()
+        assert got.value.suggested_filename == "stations.csv" and len(exported) == 3401
+        assert exported[0].startswith("编号,名称,行政区,街镇,具体门牌号,提供设施及服务,")
+
         page.set_input_files("#file", str(FORMS / "stations_gbk.csv"))
         page.select_option("#crs", "wgs84")
         page.click("button[value=check]")

@@ -799,3 +799,34 @@ def test_workbook_guards(checker, tmp_path, monkeypatch):
     with pytest.raises(ImportFileError) as err:
         checker.check("stations", FORMS / "stations_merged_header.xlsx", ImportOptions())
     assert err.value.message.endswith("bytes, more than the 1,000 a facility list needs; save it as CSV")
+
+
+# --- export: the editable form, round trip ---------------------------------------------------------------------
+@pytest.mark.parametrize("name, datum", [("list.xlsx", "wgs84"), ("list.csv", "gcj02"), ("list.csv", "bd09")])
+def test_export_imports_back_unchanged(data_dir, tmp_path, name, datum):
+    out = tmp_path / name
+    result = cli("--data-dir", data_dir, "export", "stations", out, "--crs", datum)
+    assert result.output == (f"stations: 3400 features written to {out} (includes private contact fields: "
+                             "keep it internal)\n")
+    back = cli("--data-dir", data_dir, "import", "stations", out, "--crs", datum)
+    assert back.exit_code == 0, back.output
+    assert back.output.splitlines()[-1] == "stations: no changes (3400 features already as in the file); no new version"
+
+
+def test_export_form_content_and_old_versions(data_dir, tmp_path):
+    out = tmp_path / "list.csv"
+    assert cli("--data-dir", data_dir, "export", "stations", out).exit_code == 0
+    lines = out.read_bytes().decode("utf-8-sig").splitlines()
+    assert lines[0] == ("编号,名称,行政区,街镇,具体门牌号,提供设施及服务,开放时间,所属单位,面积（平方米）,智能站点,数据来源,"
+                        "点位联系人,手机号码,经度,纬度")
+    assert lines[1] == ("ST00001,黄浦区环卫作息点户外职工爱心接力站（示例0001）,黄浦区,,示例地址：黄浦区（样例数据，非真实门牌）,"
+                        "充电、纳凉、医药箱、热饭、阅读、休憩、补水、无线网络,24/7,黄浦区总工会（示例）,93,否,sample,示例联系人,"
+                        "10068693301,121.471607,31.193477")
+    form = FORMS / "stations_gbk.csv"
+    assert cli("--data-dir", data_dir, "import", "stations", form, "--crs", "wgs84", "--replace").exit_code == 0
+    old = tmp_path / "v1.xlsx"
+    assert cli("--data-dir", data_dir, "export", "stations", old, "--version", "1").output.startswith(
+        "stations: 3400 features")
+    assert cli("--data-dir", data_dir, "export", "stations", tmp_path / "now.csv").output.startswith("stations: 7 ")
+    bad = cli("--data-dir", data_dir, "export", "stations", tmp_path / "x.pdf")
+    assert bad.exit_code == 1 and "export format 'pdf' is not supported; use one of csv, xlsx" in bad.output

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .edit import ChangeResult, LayerEditor
@@ -97,6 +97,24 @@ class DataManager:
                      "crs": opts.datum})
         self.service.refresh(layer_id, force=True)
         return ImportOutcome(report, change)
+
+    def export(self, layer_id: str, fmt: str, datum: str = "wgs84", version: int | None = None) -> tuple[bytes, int]:
+        """(file bytes, feature count) of a layer as an editable form, current data or a recorded version."""
+        from .edit import read_current
+        from .export import EXPORT_FORMATS, export_rows, to_csv, to_xlsx
+        if fmt not in EXPORT_FORMATS:
+            raise InvalidQuery(f"export format {fmt!r} is not supported; use one of {', '.join(EXPORT_FORMATS)}",
+                               "format")
+        spec = self.editable(layer_id).spec
+        store = self.store
+        if version is not None:
+            path = store.version_path(layer_id, version)
+            store = LayerStore(path.parent, self.store.state_dir)
+            spec = replace(spec, data_file=path.name)
+        records, geoms = read_current(store, spec)
+        headers, rows = export_rows(spec, self.service.vocab, records, geoms, datum)
+        data = to_csv(headers, rows) if fmt == "csv" else to_xlsx(headers, rows, spec.title_zh)
+        return data, len(rows)
 
     def history(self, layer_id: str) -> tuple[list[Version], Version | None]:
         """(versions oldest first, the current one or None if the file was changed outside geoserver)."""

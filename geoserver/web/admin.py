@@ -359,6 +359,21 @@ def import_file(layer):
     return json_response(body, cache="no-store")
 
 
+@bp.get("/layers/<layer>/export")
+def export_layer(layer):
+    """The layer as an editable form (CSV or XLSX, Chinese headers, with private fields) for correcting in Excel."""
+    check_params({"format", "crs", "version"})
+    fmt = request.args.get("format", "xlsx")
+    version = parse_version(request.args["version"]) if "version" in request.args else None
+    data, _ = manager().export(layer, fmt, _datum(), version)
+    kind = "text/csv; charset=utf-8" if fmt == "csv" else \
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    name = f"{layer}{'-v' + str(version) if version else ''}.{fmt}"
+    resp = Response(data, content_type=kind)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return resp
+
+
 @bp.get("/layers/<layer>/history")
 def layer_history(layer):
     check_params(set())

@@ -64,6 +64,20 @@
     });
   }
 
+  function download(fmt, button) {
+    button.disabled = true;
+    fetch("/api/admin/layers/" + state.layer + "/export?format=" + fmt, { headers: { "Authorization": "Bearer " + state.token } })
+      .then(function (resp) {
+        if (!resp.ok) throw new Error("HTTP " + resp.status);
+        return resp.blob();
+      }).then(function (blob) {
+        var a = el("a", { href: URL.createObjectURL(blob), download: state.layer + "." + fmt });
+        document.body.appendChild(a); a.click(); a.remove();
+        setTimeout(function () { URL.revokeObjectURL(a.href); }, 10000);
+      }).catch(function (err) { window.alert("下载失败 / Download failed: " + err.message); })
+      .then(function () { button.disabled = false; });
+  }
+
   function showHistory(data) {
     var body = $("history").tBodies[0]; body.textContent = "";
     data.versions.forEach(function (v) {
@@ -145,6 +159,9 @@
       signIn();
     });
     $("signout").addEventListener("click", function () { signOut(""); });
+    ["xlsx", "csv"].forEach(function (fmt) {
+      $("download-" + fmt).addEventListener("click", function () { download(fmt, this); });
+    });
     $("layer").addEventListener("change", function () { state.layer = this.value; $("result").textContent = ""; refresh(); });
     $("import-form").addEventListener("submit", function (e) {
       e.preventDefault();

@@ -1,0 +1,79 @@
+"""Exporting a layer as the form union staff edit: Chinese headers, services as Chinese labels, one row per feature.
+
+The export imports back unchanged (``geoserver import LAYER FILE --crs <same>`` reports no changes), so the
+round trip "download the list, correct it in Excel, upload it" merges by the 编号 column. It includes the private
+fields (contact person, phone): it is for administrators only (the CLI, or the admin API with a token).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import numpy as np
+
+from . import crs
+from .layers import LayerSpec, ServiceVocabulary
+
+EXPORT_FORMATS = ("csv", "xlsx")
+
+
+def _cell(value, ftype: str, vocab: ServiceVocabulary):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if ftype == "services":
+        labels = {s.id: s.zh for s in vocab.services}
+        return "、".join(labels.get(s.strip(), s.strip()) for s in str(value).split(",") if s.strip())
+    if ftype == "boolean":
+        return "是" if bool(value) else "否"
+    if ftype == "number":
+        number = float(value)
+        return int(number) if number.is_integer() else number
+    if ftype == "integer":
+        return int(value)
+    return str(value)
+
+
+def export_rows(spec: LayerSpec, vocab: ServiceVocabulary, records: list[dict], geometries: list,
+                datum: str = "wgs84") -> tuple[list[str], list[list]]:
+    """(headers, rows): every field by its Chinese title, then 经度 and 纬度 in ``datum`` (7 decimals, ~1 cm)."""
+    names = [f for f in spec.fields if f.name not in ("district_code",)]
+    headers = [f.title_zh for f in names] + ["经度", "纬度"]
+    lon = np.array([g.x for g in geometries], dtype=float)
+    lat = np.array([g.y for g in geometries], dtype=float)
+    if len(lon) and datum != "wgs84":
+        lon, lat = crs.from_wgs84(lon, lat, datum)
+    rows = []
+    for rec, x, y in zip(records, lon, lat):
+        rows.append([_cell(rec.get(f.name), f.type, vocab) for f in names] + [round(float(x), 7), round(float(y), 7)])
+    return headers, rows
+
+
+def to_csv(headers: list[str], rows: list[list]) -> bytes:
+    """UTF-8 with BOM, CRLF: Excel opens it with the Chinese intact."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(headers)
+    w.writerows(rows)
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def to_xlsx(headers: list[str], rows: list[list], title: str) -> bytes:
+    import openpyxl
+    from openpyxl.styles import Font
+
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.title = title[:31]
+    ws.append(headers)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        ws.append(row)
+    ws.freeze_panes = "A2"
+    for i, header in enumerate(headers, start=1):  # phone numbers and ids stay text; widths fit the headers
+        ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width = max(10, min(40, 2.2 * len(header) + 4))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
