@@ -23,7 +23,6 @@ import shapely
 from scipy.spatial import cKDTree
 
 from . import crs
-from .errors import GeoServerError
 from .hours import validate as hours_valid
 from .layers import LayerSpec, ServiceVocabulary
 from .tabular import (GIS_SUFFIXES, TABLE_SUFFIXES, ImportFileError, RawTable, normalise_header, read_gis,
@@ -67,10 +66,6 @@ FORM_ONLY = {"序号", "覆盖企业(单位)数", "覆盖企业数", "计划投�
 TRUE_WORDS = {"是", "有", "y", "yes", "true", "1", "√", "t"}
 FALSE_WORDS = {"否", "无", "n", "no", "false", "0", "×", "f"}
 PHONE_RE = re.compile(r"^(?:\+?86)?(?:1[3-9]\d{9}|0\d{2,3}\d{7,8}(?:\d{1,5})?|\d{7,8}|400\d{7}|100\d{8})$")
-
-
-class ImportError_(GeoServerError):
-    code = "InvalidFile"
 
 
 # --- messages ---------------------------------------------------------------------------------------------
@@ -477,8 +472,7 @@ class Importer:
         for i, header in enumerate(table.headers):
             target = mapper.classify(header)
             if target is None:
-                if header and normalise_header(header) not in FORM_ONLY and table.row_label == "row" \
-                        or header and table.row_label == "feature" and normalise_header(header) not in FORM_ONLY:
+                if header and normalise_header(header) not in FORM_ONLY:
                     ignored.append(header)
                 continue
             if target in columns:
