@@ -498,9 +498,6 @@ def test_mapping_file_for_unusual_headers(checker, tmp_path, data_dir):
     ("garbage.csv", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4,
      "Error: the file is neither UTF-8 nor GBK/GB18030 text; save it from Excel as 'CSV UTF-8' "
      "(文件不是 UTF-8 或 GBK 编码，请另存为“CSV UTF-8”) (encoding)"),
-    ("utf16.txt", "名称,行政区,具体门牌号,经度,纬度\r\n甲,黄浦区,人民大道1号,121.4737,31.2304\r\n".encode("utf-16"),
-     "Error: the file is neither UTF-8 nor GBK/GB18030 text; save it from Excel as 'CSV UTF-8' "
-     "(文件不是 UTF-8 或 GBK 编码，请另存为“CSV UTF-8”) (encoding)"),
     ("form.xlsx", b"this is not a workbook", "Error: not a readable .xlsx workbook (File is not a zip file) (file)"),
     ("empty.csv", b"", "Error: no header row found in the first 15 rows: expected column names such as 名称, 行政区, "
                        "具体门牌号, 经度, 纬度 (or name, district, address, lon, lat) (file)"),
@@ -830,3 +827,40 @@ def test_export_form_content_and_old_versions(data_dir, tmp_path):
     assert cli("--data-dir", data_dir, "export", "stations", tmp_path / "now.csv").output.startswith("stations: 7 ")
     bad = cli("--data-dir", data_dir, "export", "stations", tmp_path / "x.pdf")
     assert bad.exit_code == 1 and "export format 'pdf' is not supported; use one of csv, xlsx" in bad.output
+
+
+# --- how real forms write things ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, expected", [
+    ("早8:00-晚8:00", "08:00-20:00"),
+    ("上午9:00-下午5:30", "09:00-17:30"),
+    ("周一至周五 9:00-17:00，节假日休息", "Mo-Fr 09:00-17:00; PH off"),
+    ("周一至周五 9:00-17:00，周六 9:00-12:00", "Mo-Fr 09:00-17:00; Sa 09:00-12:00"),
+    ("每天7点-21点", "Mo-Su 07:00-21:00"),
+    ("8:00-20:00，节假日照常开放", "08:00-20:00"),
+    ("工作日8:30-17:30", "Mo-Fr 08:30-17:30"),
+    ("7x24小时", "24/7"),
+    ("看情况", None),
+])
+def test_chinese_opening_hours(text, expected):
+    from geoserver.core.importer import normalise_hours
+    assert normalise_hours(text) == expected
+
+
+def test_former_district_names_and_subdistrict_office_suffix(checker, tmp_path):
+    path = tmp_path / "old.csv"
+    path.write_text("名称,行政区,街镇,具体门牌号,所属单位,提供设施及服务,开放时间,经度,纬度\n"
+                    "甲站,卢湾区,淮海中路街道办事处,淮海中路1号,区总工会,补水,24/7,121.4750,31.2190\n"
+                    "乙站,闸北区,,共和新路1号,区总工会,补水,24/7,121.4570,31.2600\n"
+                    "丙站,南汇,,惠南镇1号,区总工会,补水,24/7,121.7580,31.0530\n", encoding="utf-8")
+    report = checker.check("stations", path, ImportOptions())
+    assert report.errors == []
+    assert [(r["district"], r["district_code"], r.get("subdistrict")) for r in report.records] == [
+        ("黄浦区", "310101", "淮海中路街道"), ("静安区", "310106", None), ("浦东新区", "310115", None)]
+
+
+def test_utf16_text_export_from_excel(checker, tmp_path):
+    path = tmp_path / "unicode.txt"
+    path.write_bytes("名称\t行政区\t具体门牌号\t所属单位\t提供设施及服务\t开放时间\t经度\t纬度\r\n"
+                     "甲站\t黄浦区\t人民大道1号\t区总工会\t补水\t24/7\t121.4737\t31.2304\r\n".encode("utf-16"))
+    report = checker.check("stations", path, ImportOptions())
+    assert report.errors == [] and report.records[0]["name"] == "甲站"

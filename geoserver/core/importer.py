@@ -60,6 +60,9 @@ SYNONYMS = {
     "coordinates": ["坐标", "经纬度", "经纬度坐标", "坐标(经度,纬度)", "location", "lnglat", "coordinates",
                     "coordinate"],
 }
+# Districts merged away, as older forms still name them: 南汇 (into 浦东, 2009), 卢湾 (into 黄浦, 2011),
+# 闸北 (into 静安, 2015); 崇明 was a county (崇明县) until 2016.
+FORMER_DISTRICTS = {"南汇": "310115", "卢湾": "310101", "闸北": "310106", "崇明": "310151"}
 # Columns of the union's forms that are not stored (no warning for these).
 FORM_ONLY = {"序号", "覆盖企业(单位)数", "覆盖企业数", "计划投入资金", "计划投入资金(万元)", "no", "no.", "序"}
 
@@ -245,6 +248,11 @@ class Reference:
                         f"{d.name_en.lower()} district", f"上海市{d.name}"):
                 if key:
                     self._names[key.lower()] = i
+        codes = {d.code: i for i, d in enumerate(self.districts)}
+        for old_name, code in FORMER_DISTRICTS.items():  # names still found on older forms
+            if code in codes:
+                for key in (old_name, old_name + "区", old_name + "县", f"上海市{old_name}区"):
+                    self._names.setdefault(key, codes[code])
 
     def district_index(self, text: str) -> int | None:
         key = _nfkc(text).lower().replace(" ", "")
@@ -282,7 +290,7 @@ class Reference:
 
     def subdistrict(self, district: District, text: str) -> tuple[str | None, str | None]:
         """(canonical full name, None) or (None, suggestion or None) for a 街镇 of ``district``."""
-        value = _nfkc(text).replace(" ", "")
+        value = re.sub(r"(办事处|人民政府)$", "", _nfkc(text).replace(" ", ""))
         options = self.subdistricts.get(district.code, [])
         for short, full in options:
             if value in (short, full) or value in (short + "街道", short + "镇", short + "乡"):
@@ -398,8 +406,15 @@ def normalise_hours(text: str) -> str | None:
     s = re.sub(r"(周|星期)([一二三四五六日天七])", lambda m: f"{_CN_DAYS[m.group(2)]} ", s)
     s = re.sub(r"(每天|每日|全年)", "Mo-Su ", s)
     s = re.sub(r"(工作日)", "Mo-Fr ", s)
+    s = re.sub(r"[,，、]?\s*(法定)?节假日(休息|不开放|闭馆|关闭)", "; PH off", s)
+    s = re.sub(r"[,，、]?\s*(法定)?节假日(照常|正常)(开放|营业)?", "", s)
     s = s.replace("：", ":").replace("~", "-").replace("—", "-").replace("至", "-").replace("到", "-")
     s = re.sub(r"(\d{1,2})[点时](\d{2})?分?", lambda m: f"{m.group(1)}:{m.group(2) or '00'}", s)
+    # 早8:00-晚8:00, 上午9:00-下午5:30: afternoon and evening hours below 12 are after noon
+    s = re.sub(r"(早上|早|上午|中午)\s*(\d{1,2}:\d{2})", r"\2", s)
+    s = re.sub(r"(下午|晚上|晚)\s*(\d{1,2}):(\d{2})",
+               lambda m: f"{int(m.group(2)) + 12 if int(m.group(2)) < 12 else int(m.group(2))}:{m.group(3)}", s)
+    s = re.sub(r"\s*[,，]\s*(?=(Mo|Tu|We|Th|Fr|Sa|Su|PH))", "; ", s)
     s = re.sub(r"\b(\d):(\d{2})", r"0\1:\2", s)
     s = re.sub(r"\s*-\s*", "-", s)
     s = re.sub(r"\s*[;；]\s*", "; ", s)

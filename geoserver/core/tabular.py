@@ -82,6 +82,11 @@ def decode_text(data: bytes, encoding: str | None = None) -> str:
             return data.decode(encoding)
         except (LookupError, UnicodeDecodeError) as exc:
             raise ImportFileError(f"the file cannot be read as {encoding}: {exc}", "encoding") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" (UTF-16, tab-separated)
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
     for candidate in ("utf-8-sig", "gb18030"):
         try:
             return data.decode(candidate)
