@@ -158,7 +158,8 @@ class LayerEditor:
                 result.removed = [r["id"] for r in records if r["id"] not in keep_ids]
             else:
                 result.removed = list(deletes)
-            new_records = {r["id"]: (r, g) for r, g in zip(records, geoms) if r["id"] not in set(result.removed)}
+            removed = set(result.removed)
+            new_records = {r["id"]: (r, g) for r, g in zip(records, geoms) if r["id"] not in removed}
             for rec in upserts:
                 fid = rec["id"]
                 point = shapely.Point(rec["_lon"], rec["_lat"])
