@@ -7,6 +7,7 @@ without a valid token, 403 for a layer the token may not change or a browser ori
 
 from __future__ import annotations
 
+import logging
 import math
 import tempfile
 from pathlib import Path
@@ -22,6 +23,7 @@ from ..core.store import AlreadyCurrent, StoreError, VersionNotFound, parse_vers
 from ..core.tabular import GIS_SUFFIXES, TABLE_SUFFIXES, ImportFileError, RawTable, cell_text
 from .http import check_params, json_response
 
+log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/api/admin")
 
 FEATURE_MAX_BYTES = 64 << 10
@@ -117,6 +119,10 @@ def _guard():
 
 @bp.errorhandler(GeoServerError)
 def _admin_error(exc: GeoServerError):
+    if isinstance(exc, (Unauthorized, Forbidden)):  # refused writes go to the server log (not the audit log,
+        # which only records changes and must not grow with every bad request)
+        log.warning("admin API refused %s %s from %s: %s", request.method, request.path[:200], request.remote_addr,
+                    exc.message)
     body = exc.to_dict()
     report = getattr(exc, "report", None)
     if report is not None:
