@@ -436,6 +436,28 @@ def export_cmd(ctx, layer, out, datum, version_text):
     click.echo(f"{layer}: {count} features written to {path} (includes private contact fields: keep it internal)")
 
 
+@main.command()
+@click.argument("layer")
+@click.option("--keep", required=True, type=click.IntRange(1, None),
+              help="How many of the newest versions to keep (the current one is always kept).")
+@click.option("--who", default=None, help="Name recorded in the audit log (default: cli:<user>).")
+@click.pass_context
+def prune(ctx, layer, keep, who):
+    """Delete old versions of LAYER from the history to bound its disk use (each version is a full copy)."""
+    from .core.manage import DataManager
+    from .core.store import default_actor
+
+    svc = _load_service(ctx)
+    manager = DataManager(svc)
+    spec = _run_domain(lambda: manager.editable(layer)).spec
+    removed = _run_domain(lambda: manager.store.prune(layer, spec.data_file, keep, who=who or default_actor()))
+    if removed:
+        click.echo(f"{layer}: removed versions {', '.join(map(str, removed))}; "
+                   f"{len(manager.store.versions(layer))} kept")
+    else:
+        click.echo(f"{layer}: nothing to remove ({len(manager.store.versions(layer))} versions)")
+
+
 @main.group()
 def token():
     """Admin API tokens (stored hashed)."""

@@ -385,3 +385,29 @@ def test_readers_never_see_a_partial_file(data_dir, tmp_path):
         (4, "import-replace", 1), (5, "rollback", ORIGINAL_COUNT), (6, "import-replace", 2)]
     assert len(pyogrio.read_dataframe(path, columns=["id"])) == len(ROWS_A)
     assert leftovers(data_dir) == []
+
+
+def test_prune_keeps_the_newest_and_the_current(data_dir, tmp_path):
+    run = CliRunner()
+    cli_main = main
+    a = tmp_path / "a.csv"
+    a.write_text("名称,行政区,具体门牌号,所属单位,提供设施及服务,开放时间,经度,纬度\n"
+                 "甲站,黄浦区,人民大道1号,区总工会,补水,24/7,121.4737,31.2304\n", encoding="utf-8")
+    b = tmp_path / "b.csv"
+    b.write_text(a.read_text(encoding="utf-8").replace("甲站", "乙站"), encoding="utf-8")
+    for path in (a, b, a):
+        assert run.invoke(cli_main, ["--data-dir", str(data_dir), "import", "stations", str(path), "--crs", "wgs84",
+                                     "--replace"]).exit_code == 0
+    assert run.invoke(cli_main, ["--data-dir", str(data_dir), "rollback", "stations", "1"]).exit_code == 0
+    # versions 1 (initial), 2 (a), 3 (b), 4 (a), 5 (= 1, current)
+    out = run.invoke(cli_main, ["--data-dir", str(data_dir), "prune", "stations", "--keep", "2"])
+    assert out.exit_code == 0 and out.output == "stations: removed versions 1, 2, 3; 2 kept\n"
+    store = LayerStore(data_dir)
+    assert [v.number for v in store.versions("stations")] == [4, 5]
+    assert sorted(p.name for p in store.history_dir("stations").glob("0*")) == [
+        "000004.gpkg", "000004.json", "000005.gpkg", "000005.json"]
+    assert store.audit_records(1)[0]["action"] == "prune"
+    again = run.invoke(cli_main, ["--data-dir", str(data_dir), "prune", "stations", "--keep", "5"])
+    assert again.output == "stations: nothing to remove (2 versions)\n"
+    bad = run.invoke(cli_main, ["--data-dir", str(data_dir), "prune", "stations", "--keep", "0"])
+    assert bad.exit_code == 2

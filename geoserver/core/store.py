@@ -315,6 +315,28 @@ class LayerStore:
             return self.commit_file(layer_id, data_file, source, who=who, action="rollback", features=old.features,
                                     summary={"restored_version": number}, previous_features=current_features)
 
+    def prune(self, layer_id: str, data_file: str, keep: int, *, who: str) -> list[int]:
+        """Delete all but the ``keep`` newest versions (never the current one); returns the numbers deleted.
+
+        The only way versions are ever removed: an operator's explicit choice to bound the history's disk use.
+        """
+        if keep < 1:
+            raise StoreError("keep at least 1 version", "keep")
+        with self.lock(layer_id):
+            versions = self.versions(layer_id)
+            current = self.current_version(layer_id, data_file)
+            newest = {v.number for v in versions[-keep:]}
+            doomed = [v.number for v in versions
+                      if v.number not in newest and (current is None or v.number != current.number)]
+            for number in doomed:  # the .json is the entry: remove it first, so no listing shows a missing file
+                self._version_file(layer_id, number, ".json").unlink(missing_ok=True)
+                self._version_file(layer_id, number, ".gpkg").unlink(missing_ok=True)
+            if doomed:
+                fsync_dir(self.history_dir(layer_id))
+                self.audit({"who": who, "action": "prune", "layer": layer_id, "removed_versions": doomed,
+                            "kept": len(versions) - len(doomed)})
+            return doomed
+
     # --- audit log -------------------------------------------------------------------------------------
     def audit(self, record: dict) -> None:
         """Append one line to the audit log (who, when, what), flushed to disk."""
