@@ -319,3 +319,13 @@ def test_export_for_admins_only(admin):
     assert x.headers["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     assert x.data[:2] == b"PK"
     assert client.get("/api/admin/layers/stations/export?format=pdf", headers=alice).status_code == 400
+
+
+def test_upload_keeps_the_file_name_in_history_and_audit(admin):
+    client, alice, _, _ = admin
+    r = upload(client, alice, "crs=wgs84&skip_invalid=true", name="黄浦区 申报表(11月).csv")
+    assert r.json["report"]["file"] == "黄浦区_申报表_11月.csv"
+    hist = client.get("/api/admin/layers/stations/history", headers=alice).json
+    assert hist["versions"][0]["summary"]["file"] == "黄浦区_申报表_11月.csv"
+    evil = upload(client, alice, "crs=wgs84&skip_invalid=true&dry_run=true", name="../../etc/passwd.csv")
+    assert evil.json["report"]["file"] == "passwd.csv"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import tempfile
 from pathlib import Path
 
@@ -356,12 +357,13 @@ def import_file(layer):
     uploads = m.store.state_dir / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=uploads) as tmp:
-        path = Path(tmp) / ("upload" + suffix)
+        # the user's file name (it is recorded in the history and audit log), made safe for the file system
+        stem = re.sub(r"[^\w.\-]", "_", Path(name).stem)[:80].strip("._") or "upload"
+        path = Path(tmp) / (stem + suffix)
         path.write_bytes(data)
         outcome = m.import_file(layer, path, opts, who=_who(), dry_run=_flag("dry_run"),
                                 skip_invalid=_flag("skip_invalid"))
     body = outcome.to_dict()
-    body["report"]["file"] = Path(name).name[:200]
     return json_response(body, cache="no-store")
 
 
