@@ -329,3 +329,15 @@ def test_upload_keeps_the_file_name_in_history_and_audit(admin):
     assert hist["versions"][0]["summary"]["file"] == "黄浦区_申报表_11月.csv"
     evil = upload(client, alice, "crs=wgs84&skip_invalid=true&dry_run=true", name="../../etc/passwd.csv")
     assert evil.json["report"]["file"] == "passwd.csv"
+
+
+def test_ids_of_deleted_features_are_never_given_out_again(admin):
+    client, alice, _, _ = admin
+    first = client.post("/api/admin/layers/stations/features", json=feature(), headers=alice).json["feature"]["id"]
+    assert first == "ST00001"
+    assert client.delete(f"/api/admin/layers/stations/features/{first}", headers=alice).status_code == 200
+    second = client.post("/api/admin/layers/stations/features", json=feature(), headers=alice).json["feature"]["id"]
+    assert second == "ST00002"
+    client.post("/api/admin/layers/stations/rollback", json={"version": 1}, headers=alice)
+    third = client.post("/api/admin/layers/stations/features", json=feature(), headers=alice).json["feature"]["id"]
+    assert third == "ST00003"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -115,3 +117,64 @@ def test_page_without_token_shows_only_sign_in(browser, site):
         assert "script-src 'self'" in resp.headers["content-security-policy"]
         assert page.is_visible("#signin") and not page.is_visible("#workspace")
         assert log.problems == []
+
+
+def public_feature(url: str, fid: str) -> dict:
+    with urllib.request.urlopen(f"{url}/ogc/collections/stations/items/{fid}", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_edit_create_and_delete_one_facility(browser, site):
+    url, token, _ = site
+    with browser_page(browser) as (page, log):
+        page.goto(url + "/admin")
+        page.fill("#token", token)
+        page.click("#signin-form button")
+        page.wait_for_selector("#workspace:not([hidden])")
+
+        page.fill("#q", "ST00001")
+        page.click("#search-form button[type=submit]")
+        page.wait_for_selector("#matches li button")
+        page.click("#matches li button >> text=ST00001 ·")
+        page.wait_for_selector("#feature-form:not([hidden])")
+        assert page.input_value("#f-id") == "ST00001"
+        assert page.input_value("#f-contact_phone") == "10068693301"  # private fields are editable here
+        page.fill("#f-opening_hours", "早8:00-晚8:00")
+        page.fill("#f-contact_phone", "138-abcd")
+        page.click("#feature-form button[type=submit]")
+        page.wait_for_selector("#feature-result .problems")
+        assert page.inner_text("#feature-result .problems") == (
+            "手机号码：不是有效的电话号码：“138-abcd”\nnot a phone number: '138-abcd'")
+        page.fill("#f-contact_phone", "13800001111")
+        page.click("#feature-form button[type=submit]")
+        page.wait_for_selector("#feature-result .ok")
+        assert page.inner_text("#feature-result .ok").startswith("已保存为版本 ")
+        public = public_feature(url, "ST00001")["properties"]
+        assert public["opening_hours"] == "08:00-20:00"
+        assert "contact_phone" not in public
+
+        page.click("#new-feature")
+        page.fill("#f-name", "人民公园东门驿站")
+        page.fill("#f-address", "南京西路231号")
+        page.fill("#f-host_org", "黄浦区总工会")
+        page.fill("#f-opening_hours", "24/7")
+        page.check("input[name=svc][value=water]")
+        page.check("input[name=svc][value=rest]")
+        page.fill("#f-lon", "121.4720")
+        page.fill("#f-lat", "31.2330")
+        page.click("#feature-form button[type=submit]")
+        page.wait_for_selector("#feature-result .ok")
+        saved = page.inner_text("#feature-result .ok")
+        new_id = saved.rsplit(" · ", 1)[1]
+        assert re.fullmatch(r"ST\d{5}", new_id) and int(new_id[2:]) > 3400
+        created = public_feature(url, new_id)["properties"]
+        assert (created["district"], created["services"]) == ("黄浦区", ["rest", "water"])
+
+        page.on("dialog", lambda d: d.accept())
+        page.click("#delete-feature")
+        page.wait_for_selector(f"#feature-result .ok >> text=已删除 / Deleted {new_id}")
+        with pytest.raises(urllib.error.HTTPError):
+            public_feature(url, new_id)
+        assert log.external == [] and log.page_errors == []
+        assert [c for c in log.console_errors if "status of 422" not in c] == []
+        screenshot(page, "admin-edit-desktop.png")

@@ -148,7 +148,8 @@ class LayerEditor:
             records, geoms = read_current(self.store, spec)
             before = len(records)
             position = {r["id"]: i for i, r in enumerate(records)}
-            upserts = self._fresh_ids(spec, upserts, position)
+            issued = self._issued(spec)
+            upserts = self._fresh_ids(spec, upserts, position, issued)
             result = ChangeResult(layer=layer_id)
             for fid in deletes:
                 if fid not in position:
@@ -192,23 +193,54 @@ class LayerEditor:
                 if ids:
                     info[key] = ids[:20] + ([f"... {len(ids) - 20} more"] if len(ids) > 20 else [])
             version = self._write(spec, frame, who=who, action=action, summary=info, previous=before)
+            self._remember_issued(spec, issued, result.added)
             result.version = version.number
             result.data_version = self._data_version(path)
         return result
 
     @staticmethod
-    def _fresh_ids(spec: LayerSpec, upserts, position: dict) -> list[dict]:
+    def _prefix(spec: LayerSpec) -> str:
+        return spec.id_prefix or spec.id[:2].upper()
+
+    def _issued_path(self, spec: LayerSpec) -> Path:
+        return self.store.history_dir(spec.id) / "issued_ids.json"
+
+    def _issued(self, spec: LayerSpec) -> int:
+        """The highest generated id number ever issued in this layer (ids of deleted or rolled-back features are
+        never given to another facility: map apps and bookmarks keep them)."""
+        import orjson
+        try:
+            return int(orjson.loads(self._issued_path(spec).read_bytes()).get(self._prefix(spec), 0))
+        except (FileNotFoundError, ValueError, orjson.JSONDecodeError, AttributeError):
+            return 0
+
+    def _remember_issued(self, spec: LayerSpec, issued: int, added: list[str]) -> None:
+        import orjson
+        from .store import write_bytes_atomic
+        prefix = self._prefix(spec)
+        numbers = [int(fid[len(prefix):]) for fid in added if fid.startswith(prefix) and fid[len(prefix):].isdigit()]
+        high = max([issued, *numbers])
+        if high > issued:
+            write_bytes_atomic(self._issued_path(spec), orjson.dumps({prefix: high}))
+
+    def _fresh_ids(self, spec: LayerSpec, upserts, position: dict, issued: int) -> list[dict]:
         """Ids the importer generated (``_generated_id``) were free when it read the layer; another writer may have
-        taken them since. Checked again here, under the lock, against the data as it is now."""
+        taken them since, and numbers up to ``issued`` were given out before. Checked again here, under the lock."""
         from .importer import next_id
         taken = set(position) | {u["id"] for u in upserts if not u.get("_generated_id")}
+        if issued:
+            taken.add(f"{self._prefix(spec)}{issued:05d}")
         out = []
         for u in upserts:
-            if u.get("_generated_id") and u["id"] in taken:
+            if u.get("_generated_id") and (u["id"] in taken or self._number(spec, u["id"]) <= issued):
                 u = {**u, "id": next_id(spec, taken)}
             taken.add(u["id"])
             out.append(u)
         return out
+
+    def _number(self, spec: LayerSpec, fid: str) -> int:
+        tail = fid[len(self._prefix(spec)):]
+        return int(tail) if fid.startswith(self._prefix(spec)) and tail.isdigit() else 0
 
     def rollback(self, layer_id: str, number: int, *, who: str):
         spec = self.specs[layer_id]

@@ -186,23 +186,37 @@ def layers():
     for lid in m.editable_ids():
         layer = m.service.layer(lid)
         versions, current = m.history(lid)
-        out.append({"id": lid, "title_zh": layer.spec.title_zh, "features": layer.count, "data_version": layer.version,
+        spec = layer.spec
+        vocab = m.service.vocab
+        out.append({"id": lid, "title_zh": spec.title_zh, "features": layer.count, "data_version": layer.version,
                     "version": current.number if current else None, "versions": len(versions),
-                    "private_fields": list(layer.spec.private_fields), "may_edit": g.operator.may_edit(lid)})
+                    "private_fields": list(spec.private_fields), "may_edit": g.operator.may_edit(lid),
+                    "fields": [{"name": f.name, "type": f.type, "title_zh": f.title_zh, "title_en": f.title_en,
+                                "required": f.required, "enum": list(f.enum) if f.enum else None,
+                                "private": f.name in spec.private_fields}
+                               for f in spec.fields if f.name not in ("district_code",)],
+                    "services": [{"id": sv.id, "zh": sv.zh, "en": sv.en} for sv in vocab.services
+                                 if sv.id in (spec.services or vocab.ids)]})
     return json_response({"operator": g.operator.name, "layers": out}, cache="no-store")
 
 
 @bp.get("/layers/<layer>/features")
 def list_features(layer):
-    check_params({"limit", "offset"})
+    check_params({"limit", "offset", "q"})
     lay = manager().service.layer(layer)
     try:
         limit = min(max(int(request.args.get("limit", 100)), 1), 1000)
         offset = max(int(request.args.get("offset", 0)), 0)
     except ValueError:
         raise InvalidQuery("limit and offset must be whole numbers", "limit") from None
-    feats = [admin_feature(lay, i) for i in range(offset, min(offset + limit, lay.count))]
-    return json_response({"type": "FeatureCollection", "features": feats, "numberMatched": lay.count,
+    query = request.args.get("q", "").strip().lower()[:100]
+    if query:  # id, name or address containing the text
+        matches = [i for i, p in enumerate(lay.properties)
+                   if any(query in str(p.get(k) or "").lower() for k in ("id", "name", "address"))]
+    else:
+        matches = range(lay.count)
+    feats = [admin_feature(lay, i) for i in matches[offset:offset + limit]]
+    return json_response({"type": "FeatureCollection", "features": feats, "numberMatched": len(matches),
                           "numberReturned": len(feats)}, content_type="application/geo+json", cache="no-store",
                          headers={"ETag": _layer_etag(lay)})
 

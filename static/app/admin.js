@@ -78,6 +78,112 @@
       .then(function () { button.disabled = false; });
   }
 
+  // --- one feature ---------------------------------------------------------------------------------------
+  function currentLayer() { return state.layers.filter(function (l) { return l.id === state.layer; })[0]; }
+
+  function search(q) {
+    var list = $("matches"); list.textContent = "";
+    api("GET", "/api/admin/layers/" + state.layer + "/features?limit=20&q=" + encodeURIComponent(q)).then(function (r) {
+      if (!r.ok) { list.appendChild(el("li", { className: "error", text: r.data.description || ("HTTP " + r.status) })); return; }
+      if (!r.data.features.length) list.appendChild(el("li", { className: "muted", text: "没有找到 / Nothing found" }));
+      r.data.features.forEach(function (f) {
+        var b = el("button", { type: "button", text: f.id + " · " + (f.properties.name || "") + " · " + (f.properties.address || "") });
+        b.addEventListener("click", function () { openFeature(f.id); });
+        list.appendChild(el("li", {}, [b]));
+      });
+      if (r.data.numberMatched > r.data.features.length) {
+        list.appendChild(el("li", { className: "muted", text: "另有 " + (r.data.numberMatched - r.data.features.length) +
+          " 个，请细化查找 / " + (r.data.numberMatched - r.data.features.length) + " more: narrow the search" }));
+      }
+    });
+  }
+
+  function fieldInput(f, value) {
+    var id = "f-" + f.name, label = f.title_zh + " / " + f.title_en + (f.required ? " *" : "");
+    if (f.type === "services") {
+      var box = el("fieldset", { className: "services" }, [el("legend", { text: label })]);
+      currentLayer().services.forEach(function (sv) {
+        var input = el("input", { type: "checkbox", name: "svc", value: sv.id });
+        input.checked = (value || []).indexOf(sv.id) >= 0;
+        box.appendChild(el("label", { className: "inline" }, [input, sv.zh + " " + sv.en]));
+      });
+      return box;
+    }
+    var control;
+    if (f.type === "boolean" || f.enum) {
+      control = el("select", { id: id, name: f.name });
+      var options = f.enum ? f.enum : ["是", "否"];
+      control.appendChild(el("option", { value: "", text: "—" }));
+      options.forEach(function (o) { control.appendChild(el("option", { value: o, text: o })); });
+      control.value = value === true ? "是" : value === false ? "否" : (value || "");
+    } else {
+      control = el("input", { id: id, name: f.name, type: "text" });
+      control.value = value === null || value === undefined ? "" : String(value);
+      if (f.name === "id") control.readOnly = !!value;
+    }
+    return el("div", {}, [el("label", { for: id, text: label }), control]);
+  }
+
+  function openFeature(fid) {
+    var form = $("feature-form");
+    $("feature-result").textContent = "";
+    var show = function (feature, etag) {
+      state.editing = { id: feature ? feature.id : null, etag: etag };
+      var props = feature ? feature.properties : {};
+      $("feature-title").textContent = feature ? feature.id + " · " + props.name : "新增点位 / New facility";
+      var box = $("feature-fields"); box.textContent = "";
+      currentLayer().fields.forEach(function (f) {
+        if (f.name === "source" && !feature) return;
+        if (f.name === "id" && !feature) return;
+        box.appendChild(fieldInput(f, props[f.name]));
+      });
+      $("f-lon").value = feature ? feature.geometry.coordinates[0] : "";
+      $("f-lat").value = feature ? feature.geometry.coordinates[1] : "";
+      $("delete-feature").hidden = !feature;
+      form.hidden = false;
+      form.scrollIntoView({ block: "start" });
+    };
+    if (!fid) { show(null, null); return; }
+    fetch("/api/admin/layers/" + state.layer + "/features/" + encodeURIComponent(fid),
+          { headers: { "Authorization": "Bearer " + state.token } }).then(function (resp) {
+      return resp.json().then(function (data) { if (resp.ok) show(data, resp.headers.get("ETag")); });
+    });
+  }
+
+  function featureBody() {
+    var form = $("feature-form"), props = {};
+    currentLayer().fields.forEach(function (f) {
+      if (f.type === "services") {
+        props.services = Array.prototype.filter.call(form.querySelectorAll("input[name=svc]"), function (c) { return c.checked; })
+          .map(function (c) { return c.value; });
+        return;
+      }
+      var control = form.elements[f.name];
+      if (!control) return;
+      var v = control.value.trim();
+      if (v !== "") props[f.name] = v;
+      else if (state.editing.id && f.name !== "id") props[f.name] = null;
+    });
+    return { type: "Feature", geometry: { type: "Point", coordinates: [Number($("f-lon").value), Number($("f-lat").value)] },
+             properties: props };
+  }
+
+  function showFeatureResult(r, okText) {
+    var out = $("feature-result"); out.textContent = "";
+    if (r.ok) { out.appendChild(el("p", { className: "ok", text: okText })); return true; }
+    var problems = r.data.report ? r.data.report.problems.filter(function (p) { return p.severity === "error"; }) : [];
+    if (!problems.length) { out.appendChild(el("p", { className: "error", role: "alert", text: r.data.description || ("HTTP " + r.status) })); return false; }
+    var list = el("ul", { className: "problems", role: "alert" });
+    var titles = {};
+    currentLayer().fields.forEach(function (f) { titles[f.name] = f.title_zh; });
+    problems.forEach(function (p) {
+      var column = titles[p.column] || p.column || "";
+      list.appendChild(el("li", {}, [column + "：" + p.message_zh, el("br"), el("span", { className: "en", text: p.message_en })]));
+    });
+    out.appendChild(list);
+    return false;
+  }
+
   function showHistory(data) {
     var body = $("history").tBodies[0]; body.textContent = "";
     data.versions.forEach(function (v) {
@@ -159,10 +265,51 @@
       signIn();
     });
     $("signout").addEventListener("click", function () { signOut(""); });
+    $("search-form").addEventListener("submit", function (e) { e.preventDefault(); search($("q").value.trim()); });
+    $("new-feature").addEventListener("click", function () { openFeature(null); });
+    $("cancel-feature").addEventListener("click", function () { $("feature-form").hidden = true; });
+    $("feature-form").addEventListener("submit", function (e) {
+      e.preventDefault();
+      var editing = state.editing, body = featureBody();
+      var path = "/api/admin/layers/" + state.layer + "/features" + (editing.id ? "/" + encodeURIComponent(editing.id) : "");
+      var opts = { method: editing.id ? "PUT" : "POST", headers: { "Authorization": "Bearer " + state.token,
+                   "Content-Type": "application/json" }, body: JSON.stringify(body) };
+      if (editing.etag) opts.headers["If-Match"] = editing.etag;
+      fetch(path, opts).then(function (resp) {
+        return resp.json().then(function (data) {
+          var r = { ok: resp.ok, status: resp.status, data: data };
+          if (resp.status === 412) data.description = "点位已被他人修改，请重新打开 / Changed by someone else meanwhile: open it again";
+          var f = data.feature;
+          if (showFeatureResult(r, "已保存为版本 " + (data.change && data.change.version) + " / Saved as version " +
+                                (data.change && data.change.version) + (f ? " · " + f.id : ""))) {
+            state.editing = { id: f.id, etag: resp.headers.get("ETag") };
+            $("feature-title").textContent = f.id + " · " + f.properties.name;
+            $("delete-feature").hidden = false;
+            refresh();
+          }
+        });
+      });
+    });
+    $("delete-feature").addEventListener("click", function () {
+      var editing = state.editing;
+      if (!editing.id || !window.confirm("删除点位 " + editing.id + "？（可从旧版本恢复）\nDelete " + editing.id + "? (old versions can be restored)")) return;
+      var headers = { "Authorization": "Bearer " + state.token };
+      if (editing.etag) headers["If-Match"] = editing.etag;
+      fetch("/api/admin/layers/" + state.layer + "/features/" + encodeURIComponent(editing.id), { method: "DELETE", headers: headers })
+        .then(function (resp) { return resp.json().then(function (data) {
+          if (showFeatureResult({ ok: resp.ok, status: resp.status, data: data }, "已删除 / Deleted " + editing.id)) {
+            $("feature-fields").textContent = ""; $("delete-feature").hidden = true; state.editing = { id: null, etag: null };
+            refresh();
+          }
+        }); });
+    });
     ["xlsx", "csv"].forEach(function (fmt) {
       $("download-" + fmt).addEventListener("click", function () { download(fmt, this); });
     });
-    $("layer").addEventListener("change", function () { state.layer = this.value; $("result").textContent = ""; refresh(); });
+    $("layer").addEventListener("change", function () {
+      state.layer = this.value; $("result").textContent = ""; $("matches").textContent = ""; $("feature-form").hidden = true;
+      refresh();
+    });
     $("import-form").addEventListener("submit", function (e) {
       e.preventDefault();
       var form = e.target, submitter = e.submitter || form.querySelector("button[value=import]");
