@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,13 +26,25 @@ from .layers import LayerSpec, ServiceVocabulary
 COORD_DECIMALS = 6  # about 0.1 m: RFC 7946 advises no more precision than the data has
 
 
-def file_version(path: Path) -> str:
-    """Content hash of a data file: the layer's data version (changes whenever the data does)."""
+def file_digest(path: Path) -> str:
+    """SHA-256 (hex) of a file, read once per file identity: every commit replaces the file (a new inode), so
+    (inode, size, mtime) names its content and repeated asks (history listings, If-Match) cost a stat."""
+    st = os.stat(path)
+    return _digest(str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _digest(path: str, inode: int, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()[:16]
+    return digest.hexdigest()
+
+
+def file_version(path: Path) -> str:
+    """Content hash of a data file: the layer's data version (changes whenever the data does)."""
+    return file_digest(path)[:16]
 
 
 def _clean(value, ftype: str):

@@ -24,6 +24,7 @@ import numpy as np
 import shapely
 
 from . import crs
+from .districts import assign_districts
 from .errors import InvalidQuery
 from .geography import TOWN_CENTRES, WATER
 
@@ -156,16 +157,5 @@ def load_demand(service, path: str | Path, weight_column: str | None = None, nam
     lon, lat = points.x.to_numpy(), points.y.to_numpy()
     x, y = crs.to_metric(lon, lat)
     return Demand(name=name or path.stem, x=np.asarray(x), y=np.asarray(y), lon=lon, lat=lat,
-                  weight=weight.to_numpy(float), district_code=assign_districts(service, lon, lat), cell_m=None,
+                  weight=weight.to_numpy(float), district_code=assign_districts(service.layer("districts"), lon, lat), cell_m=None,
                   description=f"{path.name}, weight column {column!r}")
-
-
-def assign_districts(service, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """District code of each point ('' outside every district)."""
-    districts = service.layer("districts")
-    out = np.full(len(lon), "", dtype=object)
-    for pos in range(districts.count):
-        poly = districts.index.geometries[pos]
-        shapely.prepare(poly)
-        out[shapely.contains_xy(poly, lon, lat)] = districts.ids[pos]
-    return out

@@ -14,16 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
+import orjson
 import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
 
 from . import crs
-from .data import load_layer
+from .data import file_version, load_layer
 from .errors import DataError, FeatureNotFound, GeoServerError
 from .layers import LayerSpec, ServiceVocabulary
-from .store import LayerStore, StoreError, fault_point
+from .store import LayerStore, StoreError, fault_point, write_bytes_atomic
 
 
 class EditConflict(GeoServerError):
@@ -63,18 +64,16 @@ def _plain(value):
     return value
 
 
-def read_current(store: LayerStore, spec: LayerSpec) -> tuple[list[dict], list]:
-    """The current data file as (records without geometry, WGS84 geometries)."""
-    path = store.data_dir / spec.data_file
+def read_records(path: Path, spec: LayerSpec) -> tuple[list[dict], list]:
+    """A layer data file (current or a version) as (records of the spec's fields, WGS84 geometries)."""
     if not path.exists():
         return [], []
     gdf = pyogrio.read_dataframe(path)
     if gdf.crs is not None and not gdf.crs.equals(crs.WGS84):
         gdf = gdf.to_crs(crs.WGS84)
-    names = [f.name for f in spec.fields]
-    records = []
-    for values in gdf[[n for n in names if n in gdf.columns]].itertuples(index=False, name=None):
-        records.append({n: _plain(v) for n, v in zip([n for n in names if n in gdf.columns], values)})
+    names = [f.name for f in spec.fields if f.name in gdf.columns]
+    records = [{n: _plain(v) for n, v in zip(names, values)}
+               for values in gdf[names].itertuples(index=False, name=None)]
     for r in records:
         r["id"] = str(r["id"])
     return records, list(gdf.geometry.values)
@@ -94,6 +93,10 @@ def to_frame(spec: LayerSpec, records: list[dict], geometries: list) -> gpd.GeoD
         else:
             data[f.name] = pd.array([None if _blank(v) else str(v) for v in values], dtype=object)
     return gpd.GeoDataFrame(data, geometry=list(geometries), crs=crs.WGS84)
+
+
+def _data_version(path: Path) -> str | None:
+    return file_version(path) if path.exists() else None
 
 
 def _same(a: dict, b: dict, names) -> bool:
@@ -140,12 +143,11 @@ class LayerEditor:
             self.store.clean_temporaries(layer_id, spec.data_file)
             path = self.store.data_dir / spec.data_file
             if expect_data_version is not None:
-                from .data import file_version
-                current = file_version(path) if path.exists() else None
+                current = _data_version(path)
                 if current != expect_data_version:
                     raise EditConflict(f"layer {layer_id!r} changed since version {expect_data_version} (now "
                                        f"{current}); read it again and retry", "If-Match")
-            records, geoms = read_current(self.store, spec)
+            records, geoms = read_records(path, spec)
             before = len(records)
             position = {r["id"]: i for i, r in enumerate(records)}
             issued = self._issued(spec)
@@ -177,14 +179,13 @@ class LayerEditor:
                                        "id")
                 merged = {**old[0], **fields} if partial else {n: fields.get(n) for n in names}
                 if _same(merged, old[0], names) and _same_point(point, old[1]):
-                    result.unchanged += 1
                     continue
                 new_records[fid] = (merged, point)
                 result.updated.append(fid)
             result.features = len(new_records)
             result.unchanged = result.features - len(result.added) - len(result.updated)
             if not (result.added or result.updated or result.removed):
-                result.data_version = self._data_version(path)
+                result.data_version = _data_version(path)
                 return result
             frame = to_frame(spec, [r for r, _ in new_records.values()], [g for _, g in new_records.values()])
             info = {**(summary or {}), **{k: v for k, v in result.summary().items() if k != "version"}}
@@ -195,12 +196,8 @@ class LayerEditor:
             version = self._write(spec, frame, who=who, action=action, summary=info, previous=before)
             self._remember_issued(spec, issued, result.added)
             result.version = version.number
-            result.data_version = self._data_version(path)
+            result.data_version = version.sha256[:16]  # what the server reports as the layer's version
         return result
-
-    @staticmethod
-    def _prefix(spec: LayerSpec) -> str:
-        return spec.id_prefix or spec.id[:2].upper()
 
     def _issued_path(self, spec: LayerSpec) -> Path:
         return self.store.history_dir(spec.id) / "issued_ids.json"
@@ -208,16 +205,13 @@ class LayerEditor:
     def _issued(self, spec: LayerSpec) -> int:
         """The highest generated id number ever issued in this layer (ids of deleted or rolled-back features are
         never given to another facility: map apps and bookmarks keep them)."""
-        import orjson
         try:
-            return int(orjson.loads(self._issued_path(spec).read_bytes()).get(self._prefix(spec), 0))
+            return int(orjson.loads(self._issued_path(spec).read_bytes()).get(spec.new_id_prefix, 0))
         except (FileNotFoundError, ValueError, orjson.JSONDecodeError, AttributeError):
             return 0
 
     def _remember_issued(self, spec: LayerSpec, issued: int, added: list[str]) -> None:
-        import orjson
-        from .store import write_bytes_atomic
-        prefix = self._prefix(spec)
+        prefix = spec.new_id_prefix
         numbers = [int(fid[len(prefix):]) for fid in added if fid.startswith(prefix) and fid[len(prefix):].isdigit()]
         high = max([issued, *numbers])
         if high > issued:
@@ -229,7 +223,7 @@ class LayerEditor:
         from .importer import next_id
         taken = set(position) | {u["id"] for u in upserts if not u.get("_generated_id")}
         if issued:
-            taken.add(f"{self._prefix(spec)}{issued:05d}")
+            taken.add(f"{spec.new_id_prefix}{issued:05d}")
         out = []
         for u in upserts:
             if u.get("_generated_id") and (u["id"] in taken or self._number(spec, u["id"]) <= issued):
@@ -239,17 +233,12 @@ class LayerEditor:
         return out
 
     def _number(self, spec: LayerSpec, fid: str) -> int:
-        tail = fid[len(self._prefix(spec)):]
-        return int(tail) if fid.startswith(self._prefix(spec)) and tail.isdigit() else 0
+        tail = fid[len(spec.new_id_prefix):]
+        return int(tail) if fid.startswith(spec.new_id_prefix) and tail.isdigit() else 0
 
     def rollback(self, layer_id: str, number: int, *, who: str):
         spec = self.specs[layer_id]
         return self.store.rollback(layer_id, spec.data_file, number, who=who)
-
-    @staticmethod
-    def _data_version(path: Path) -> str | None:
-        from .data import file_version
-        return file_version(path) if path.exists() else None
 
     def _write(self, spec: LayerSpec, frame: gpd.GeoDataFrame, *, who, action, summary, previous):
         """Write ``frame`` to a temporary file, check the server can load it, commit it (under the lock)."""

@@ -23,6 +23,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from . import crs
+from .districts import district_names, district_positions, resolve_district
 from .hours import validate as hours_valid
 from .layers import LayerSpec, ServiceVocabulary
 from .tabular import (GIS_SUFFIXES, TABLE_SUFFIXES, ImportFileError, RawTable, normalise_header, read_gis,
@@ -60,9 +61,6 @@ SYNONYMS = {
     "coordinates": ["坐标", "经纬度", "经纬度坐标", "坐标(经度,纬度)", "location", "lnglat", "coordinates",
                     "coordinate"],
 }
-# Districts merged away, as older forms still name them: 南汇 (into 浦东, 2009), 卢湾 (into 黄浦, 2011),
-# 闸北 (into 静安, 2015); 崇明 was a county (崇明县) until 2016.
-FORMER_DISTRICTS = {"南汇": "310115", "卢湾": "310101", "闸北": "310106", "崇明": "310151"}
 # Columns of the union's forms that are not stored (no warning for these).
 FORM_ONLY = {"序号", "覆盖企业(单位)数", "覆盖企业数", "计划投入资金", "计划投入资金(万元)", "no", "no.", "序"}
 
@@ -99,7 +97,6 @@ MESSAGES = {
     "number_negative": ("不能为负数：“{value}”", "must not be negative: '{value}'"),
     "boolean_invalid": ("应为“是”或“否”：“{value}”", "expected yes or no (是/否): '{value}'"),
     "enum_invalid": ("“{value}”不是允许的取值（{allowed}）", "'{value}' is not one of {allowed}"),
-    "id_exists": ("编号“{value}”已存在", "id '{value}' already exists"),
 }
 WARNINGS = {
     "hours_normalised": ("开放时间“{value}”已按“{normalised}”导入", "opening hours '{value}' imported as '{normalised}'"),
@@ -156,10 +153,6 @@ class ImportReport:
     @property
     def file_errors(self) -> list[Problem]:
         return [p for p in self.errors if p.row is None]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
 
     def where(self, p: Problem) -> tuple[str, str]:
         """('第12行，经度', 'row 12, 经度') for a problem."""
@@ -234,32 +227,18 @@ class Reference:
     """Districts (polygons, names) and sub-district names for checking rows."""
 
     def __init__(self, districts_layer, subdistricts_path: Path = SUBDISTRICTS_CSV):
+        self.layer = districts_layer
         self.districts = [District(str(p["id"]), str(p["name"]), str(p.get("name_en") or ""), g)
                           for p, g in zip(districts_layer.properties, districts_layer.gdf.geometry.values)]
-        for d in self.districts:
-            shapely.prepare(d.geometry)
         self.metric = [shapely.transform(d.geometry, lambda xy: np.column_stack(crs.to_metric(xy[:, 0], xy[:, 1])))
                        for d in self.districts]
-        self.union_metric = shapely.union_all(self.metric)
         self.subdistricts = load_subdistricts(subdistricts_path)
-        self._names = {}
-        for i, d in enumerate(self.districts):
-            for key in (d.code, d.name, d.name.removesuffix("区"), d.name.replace("新区", ""), d.name_en.lower(),
-                        f"{d.name_en.lower()} district", f"上海市{d.name}"):
-                if key:
-                    self._names[key.lower()] = i
-        codes = {d.code: i for i, d in enumerate(self.districts)}
-        for old_name, code in FORMER_DISTRICTS.items():  # names still found on older forms
-            if code in codes:
-                for key in (old_name, old_name + "区", old_name + "县", f"上海市{old_name}区"):
-                    self._names.setdefault(key, codes[code])
+        self._names = district_names(districts_layer)
+        self._position = {d.code: i for i, d in enumerate(self.districts)}
 
     def district_index(self, text: str) -> int | None:
-        key = _nfkc(text).lower().replace(" ", "")
-        i = self._names.get(key)
-        if i is None:
-            i = self._names.get(key.replace("district", ""))
-        return i
+        code = resolve_district(self.layer, text, self._names)
+        return None if code is None else self._position[code]
 
     def district_suggestion(self, text: str) -> str | None:
         names = [d.name for d in self.districts]
@@ -268,13 +247,8 @@ class Reference:
 
     def locate(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Index of the district each WGS84 point lies in; -1 outside Shanghai (beyond the coast tolerance)."""
-        out = np.full(len(lon), -1, dtype=np.int64)
+        out = district_positions(self.layer, lon, lat)
         ok = np.isfinite(lon) & np.isfinite(lat)
-        for i, d in enumerate(self.districts):
-            todo = ok & (out < 0)
-            if todo.any():
-                hit = shapely.contains_xy(d.geometry, lon[todo], lat[todo])
-                out[np.flatnonzero(todo)[hit]] = i
         for j in np.flatnonzero(ok & (out < 0)):  # just off the generalised coast or river bank
             x, y = crs.to_metric(lon[j], lat[j])
             p = shapely.Point(float(x), float(y))
@@ -288,23 +262,22 @@ class Reference:
         x, y = crs.to_metric(lon, lat)
         return shapely.distance(self.metric[index], shapely.Point(float(x), float(y))) <= tolerance_m
 
-    def subdistrict(self, district: District, text: str) -> tuple[str | None, str | None]:
-        """(canonical full name, None) or (None, suggestion or None) for a 街镇 of ``district``."""
+    def subdistrict(self, district: District, text: str) -> tuple[str | None, str | None, District | None]:
+        """(canonical full name, None, None) for a 街镇 of ``district``; else (None, a close name or None, the
+        district that has a 街镇 of exactly this name or None)."""
         value = re.sub(r"(办事处|人民政府)$", "", _nfkc(text).replace(" ", ""))
         options = self.subdistricts.get(district.code, [])
         for short, full in options:
             if value in (short, full) or value in (short + "街道", short + "镇", short + "乡"):
-                return full, None
+                return full, None, None
         for other in self.districts:
-            if other.code != district.code and any(value in (short, full) for short, full in
-                                                   self.subdistricts.get(other.code, [])):
-                return None, f"@{other.name}|{other.name_en}"
+            if other.code != district.code and any(value in pair for pair in self.subdistricts.get(other.code, [])):
+                return None, None, other
         labels = [full for _, full in options] + [short for short, _ in options]
         close = difflib.get_close_matches(value, labels, n=1, cutoff=0.6)
         if close:
-            full = next(f for s, f in options if close[0] in (s, f))
-            return None, full
-        return None, None
+            return None, next(f for s, f in options if close[0] in (s, f)), None
+        return None, None, None
 
 
 # --- column mapping ---------------------------------------------------------------------------------------
@@ -777,11 +750,11 @@ class Importer:
         rec["district"], rec["district_code"] = district.name, district.code
         if "subdistrict" in columns and cells[columns["subdistrict"]]:
             text = cells[columns["subdistrict"]]
-            full, hint = self.ref.subdistrict(district, text)
+            full, hint, elsewhere = self.ref.subdistrict(district, text)
             if full is None:
-                if hint and hint.startswith("@"):  # the name exists, in another district
-                    zh_name, en_name = hint[1:].split("|")
-                    hint_zh, hint_en = f"（“{text}”属于{zh_name}）", f" ('{text}' is in {zh_name}, {en_name})"
+                if elsewhere is not None:  # the name exists, in another district
+                    hint_zh = f"（“{text}”属于{elsewhere.name}）"
+                    hint_en = f" ('{text}' is in {elsewhere.name}, {elsewhere.name_en})"
                 else:
                     hint_zh = f"，是否为“{hint}”？" if hint else ""
                     hint_en = f"; did you mean '{hint}'?" if hint else ""
@@ -888,7 +861,7 @@ def next_id(spec: LayerSpec, taken: set[str]) -> str:
 def new_ids(spec: LayerSpec, taken: set[str]):
     """Free ids after the highest one in ``taken``, one after another (ST03401, ST03402, ...). The highest is found
     once: asking next_id for each of n new rows would scan every taken id n times."""
-    prefix = spec.id_prefix or spec.id[:2].upper()
+    prefix = spec.new_id_prefix
     pattern = re.compile(rf"^{re.escape(prefix)}(\d+)$")
     counter = max((int(m.group(1)) for t in taken if (m := pattern.match(t))), default=0)
     while True:

@@ -114,6 +114,11 @@ class LayerSpec:
         return self.geometry_type == "Point"
 
     @property
+    def new_id_prefix(self) -> str:
+        """Prefix of the ids given to new features (``id_prefix``, else the first two letters of the layer id)."""
+        return self.id_prefix or self.id[:2].upper()
+
+    @property
     def public_fields(self) -> tuple[FieldSpec, ...]:
         return tuple(f for f in self.fields if f.name not in self.private_fields)
 

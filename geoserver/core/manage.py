@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from .edit import ChangeResult, LayerEditor
@@ -12,9 +12,13 @@ from .store import LayerStore, Version
 
 
 class ImportRefused(InvalidQuery):
-    """The file has invalid rows and the mode is all-or-nothing: nothing was imported."""
+    """The file has invalid rows and the mode is all-or-nothing: nothing was imported (``report`` says why)."""
 
     code = "ImportRefused"
+
+    def __init__(self, message: str, report: ImportReport | None = None, parameter: str | None = "file"):
+        super().__init__(message, parameter)
+        self.report = report
 
 
 @dataclass
@@ -78,16 +82,11 @@ class DataManager:
         if dry_run:
             return ImportOutcome(report, None, dry_run=True)
         if report.file_errors or (report.errors and not skip_invalid):
-            exc = ImportRefused(f"{len(report.errors)} problems in {len(report.rejected_rows)} of {report.rows} "
-                                f"rows; nothing was imported (fix them, or import the valid rows with "
-                                f"skip-invalid)", "file")
-            exc.report = report
-            raise exc
+            raise ImportRefused(f"{len(report.errors)} problems in {len(report.rejected_rows)} of {report.rows} rows; "
+                                "nothing was imported (fix them, or import the valid rows with skip-invalid)", report)
         if not report.records and opts.mode == "replace":
-            exc = ImportRefused(f"no valid rows in {report.filename}: replacing the layer with it would remove all "
-                                f"{self.service.layer(layer_id).count} features; nothing was changed", "file")
-            exc.report = report
-            raise exc
+            raise ImportRefused(f"no valid rows in {report.filename}: replacing the layer with it would remove all "
+                                f"{self.service.layer(layer_id).count} features; nothing was changed", report)
         if not report.records:
             return ImportOutcome(report, ChangeResult(layer=layer_id, features=self.service.layer(layer_id).count))
         change = self.editor.apply(
@@ -100,18 +99,15 @@ class DataManager:
 
     def export(self, layer_id: str, fmt: str, datum: str = "wgs84", version: int | None = None) -> tuple[bytes, int]:
         """(file bytes, feature count) of a layer as an editable form, current data or a recorded version."""
-        from .edit import read_current
+        from .edit import read_records
         from .export import EXPORT_FORMATS, export_rows, to_csv, to_xlsx
         if fmt not in EXPORT_FORMATS:
             raise InvalidQuery(f"export format {fmt!r} is not supported; use one of {', '.join(EXPORT_FORMATS)}",
                                "format")
         spec = self.editable(layer_id).spec
-        store = self.store
-        if version is not None:
-            path = store.version_path(layer_id, version)
-            store = LayerStore(path.parent, self.store.state_dir)
-            spec = replace(spec, data_file=path.name)
-        records, geoms = read_current(store, spec)
+        path = (self.store.data_dir / spec.data_file if version is None
+                else self.store.version_path(layer_id, version))
+        records, geoms = read_records(path, spec)
         headers, rows = export_rows(spec, self.service.vocab, records, geoms, datum)
         data = to_csv(headers, rows) if fmt == "csv" else to_xlsx(headers, rows, spec.title_zh)
         return data, len(rows)

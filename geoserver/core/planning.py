@@ -21,6 +21,7 @@ from . import crs
 from . import query as q
 from .catchment_query import parse_catchment, parse_filters
 from .coverage import Catchment, CoverageResult
+from .districts import resolve_district
 from .errors import InvalidQuery, LayerNotFound
 from .geography import WATER
 
@@ -141,13 +142,10 @@ def _parse_area(body: Mapping, service):
 
 
 def _district_code(service, name: str) -> str:
-    key = name.strip().lower()
-    for props in service.layer("districts").properties:
-        options = {props["id"], str(props["name"]).lower(), str(props["name_en"]).lower(),
-                   str(props["name"]).rstrip("区").lower(), str(props["name"]).replace("新区", "").lower()}
-        if key in options:
-            return props["id"]
-    raise InvalidQuery(f"unknown district {name[:40]!r}", "districts")
+    code = resolve_district(service.layer("districts"), name)
+    if code is None:
+        raise InvalidQuery(f"unknown district {name[:40]!r}", "districts")
+    return code
 
 
 def area_geometry(service, req: SitingRequest):
@@ -317,7 +315,7 @@ class PlanResult:
 
 def solve(service, problem: Problem, progress: Callable | None = None, cancel: Callable | None = None) -> PlanResult:
     """Run the requested solver on the problem and describe the proposed sites."""
-    from .demand import assign_districts
+    from .districts import assign_districts
     from .siting import mclp, min_sites_for_target
 
     started = time.perf_counter()
@@ -335,7 +333,7 @@ def solve(service, problem: Problem, progress: Callable | None = None, cancel: C
         raise InvalidQuery(str(exc), "k" if req.k is not None else "target_pct") from None
     cand = problem.candidates
     chosen = np.asarray(result.selected, dtype=np.int64)
-    codes = assign_districts(service, cand.lon[chosen], cand.lat[chosen]) if len(chosen) else []
+    codes = assign_districts(service.layer("districts"), cand.lon[chosen], cand.lat[chosen]) if len(chosen) else []
     names = {p["id"]: p["name"] for p in service.layer("districts").properties}
     sites = [{"rank": rank, "candidate_id": str(cand.ids[i]), "source": str(cand.source[i]),
               "lon": round(float(cand.lon[i]), 6), "lat": round(float(cand.lat[i]), 6),

@@ -251,14 +251,13 @@ class GeoService:
                            dtype=bool, count=len(positions))
 
     def _district_aliases(self, values: set[str]) -> set[str]:
-        """Chinese names for district codes, English names or names without 区."""
-        out = set()
-        for props in self.layers["districts"].properties:
-            names = {props["id"], str(props.get("name", "")).lower(), str(props.get("name_en", "")).lower(),
-                     str(props.get("name", "")).rstrip("区").lower(), str(props.get("name", "")).replace("新区", "").lower()}
-            if names & values:
-                out.add(str(props["name"]).lower())
-        return out
+        """Chinese names for district codes, English names, names without 区 or former names."""
+        from .districts import district_names, resolve_district
+        districts = self.layers["districts"]
+        names = district_names(districts)
+        chinese = {p["id"]: str(p.get("name", "")).lower() for p in districts.properties}
+        codes = {resolve_district(districts, v, names) for v in values} - {None}
+        return {chinese[c] for c in codes}
 
     def bounds(self, layer: Layer) -> list[float]:
         """WGS84 extent of a layer (or of Shanghai for an empty layer)."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import getpass
-import hashlib
 import logging
 import os
 import shutil
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import orjson
 
+from .data import file_digest
 from .errors import GeoServerError
 
 log = logging.getLogger(__name__)
@@ -72,14 +72,6 @@ def fault_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     if action == "enospc":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fsync_dir(path: Path) -> None:
@@ -152,10 +144,6 @@ class Version:
     features: int
     summary: dict = field(default_factory=dict)
 
-    @property
-    def label(self) -> str:
-        return f"v{self.number}"
-
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -203,7 +191,7 @@ class LayerStore:
 
     def current_sha(self, data_file: str) -> str | None:
         path = self.data_dir / data_file
-        return sha256_file(path) if path.exists() else None
+        return file_digest(path) if path.exists() else None
 
     def current_version(self, layer_id: str, data_file: str) -> Version | None:
         """The newest version whose content is the current data file (None if the file was changed by hand)."""
@@ -251,7 +239,7 @@ class LayerStore:
         number = (existing[-1].number if existing else 0) + 1
         target = self._version_file(layer_id, number, ".gpkg")
         copy_atomic(source, target, "history-copied")
-        version = Version(number=number, sha256=sha or sha256_file(target), created=now_utc(), who=who,
+        version = Version(number=number, sha256=sha or file_digest(target), created=now_utc(), who=who,
                           action=action, features=int(features), summary=summary)
         write_bytes_atomic(self._version_file(layer_id, number, ".json"),
                            orjson.dumps(version.to_dict(), option=orjson.OPT_INDENT_2))
@@ -262,7 +250,7 @@ class LayerStore:
         path = self.data_dir / data_file
         if not path.exists():
             return
-        sha = sha256_file(path)
+        sha = file_digest(path)
         versions = self.versions(layer_id)
         if any(v.sha256 == sha for v in versions):
             return
@@ -302,8 +290,7 @@ class LayerStore:
                       version.number, layer_id, exc)
         return version
 
-    def rollback(self, layer_id: str, data_file: str, number: int, *, who: str,
-                 current_features: int | None = None) -> Version:
+    def rollback(self, layer_id: str, data_file: str, number: int, *, who: str) -> Version:
         """Make an old version current again, as a new version (the history is never rewritten)."""
         with self.lock(layer_id):
             self.clean_temporaries(layer_id, data_file)
@@ -313,7 +300,7 @@ class LayerStore:
                                      "to restore", "version")
             source = self._version_file(layer_id, number, ".gpkg")
             return self.commit_file(layer_id, data_file, source, who=who, action="rollback", features=old.features,
-                                    summary={"restored_version": number}, previous_features=current_features)
+                                    summary={"restored_version": number})
 
     def prune(self, layer_id: str, data_file: str, keep: int, *, who: str) -> list[int]:
         """Delete all but the ``keep`` newest versions (never the current one); returns the numbers deleted.

@@ -271,14 +271,13 @@ def _check_feature(layer_id: str, body: dict, fid: str | None, mode: str):
     opts = ImportOptions(datum=_datum(), mode=mode, source="admin")
     importer = manager().importer(layer_id)
     report = importer.check(table, ColumnMapper(importer.spec), opts, "request")
-    unknown = [h for h in report.ignored_columns]
+    unknown = report.ignored_columns
     if unknown:
         raise InvalidQuery(f"unknown properties {unknown[:5]}; fields: "
                            f"{', '.join(f.name for f in importer.spec.fields)}", unknown[0][:40])
     if report.errors:
-        exc = ImportRefused("the feature is not valid: " + "; ".join(p.en for p in report.errors), "properties")
-        exc.report = report
-        raise exc
+        raise ImportRefused("the feature is not valid: " + "; ".join(p.en for p in report.errors), report,
+                            "properties")
     return report.records[0], report
 
 
