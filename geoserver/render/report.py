@@ -533,14 +533,24 @@ def write_coverage_report(out_dir, service, coverage_result, gaps, *, title: str
                  "<h2>地图 Map</h2>", _map_iframe(map_html),
                  "<h2>各区 Districts</h2>", _district_table(rows, totals), *charts,
                  "<h2>覆盖缺口 Largest gaps</h2>", _gaps_table(service, gaps),
-                 "<h2>方法 Method</h2>", _method(coverage_result, m.heat_info.describe()),
-                 "<h2>数据来源 Data sources</h2>", _sources(service, coverage_result),
-                 "<h2>文件 Files</h2>", _files_list(names[1:]),
-                 f"<footer>geoserver · {e(generated.isoformat())}</footer>"]
-        _write_text(tmp / "report.html", _page(title, "\n".join(body)))
-        _write_json(tmp / MARKER, {"kind": "coverage", "generated_at": generated.isoformat()})
+                 *_closing_sections(service, coverage_result, m.heat_info.describe(), names, generated)]
+        _write_page(tmp, title, body, "coverage", generated)
         steps.finish()
     return {n: out_dir / n for n in names}
+
+
+def _closing_sections(service, result, heat_description: str, names: list[str], generated) -> list[str]:
+    """Method, data sources, file list and footer: the end of every report."""
+    return ["<h2>方法 Method</h2>", _method(result, heat_description),
+            "<h2>数据来源 Data sources</h2>", _sources(service, result),
+            "<h2>文件 Files</h2>", _files_list(names[1:]),
+            f"<footer>geoserver · {html.escape(generated.isoformat())}</footer>"]
+
+
+def _write_page(folder: Path, title: str, body: list[str], kind: str, generated) -> None:
+    """report.html and the marker that lets a later run replace this folder."""
+    _write_text(folder / "report.html", _page(title, "\n".join(body)))
+    _write_json(folder / MARKER, {"kind": kind, "generated_at": generated.isoformat()})
 
 
 # --- plan report ------------------------------------------------------------------------------------------------
@@ -693,12 +703,8 @@ def write_plan_report(out_dir, service, coverage_before, coverage_after, propose
                  "<h2>新增站点 Proposed sites</h2>", _sites_table(records),
                  "<h2>各区前后对比 Before and after by district</h2>", _before_after_table(rows, tb, ta), *charts,
                  "<h2>剩余缺口 Gaps left after the plan</h2>", _gaps_table(service, gaps_after),
-                 "<h2>方法 Method</h2>", _method(coverage_after, m.heat_info.describe()),
-                 "<h2>数据来源 Data sources</h2>", _sources(service, coverage_after),
-                 "<h2>文件 Files</h2>", _files_list(names[1:]),
-                 f"<footer>geoserver · {e(generated.isoformat())}</footer>"]
-        _write_text(tmp / "report.html", _page(title, "\n".join(body)))
-        _write_json(tmp / MARKER, {"kind": "plan", "generated_at": generated.isoformat()})
+                 *_closing_sections(service, coverage_after, m.heat_info.describe(), names, generated)]
+        _write_page(tmp, title, body, "plan", generated)
         steps.finish()
     return {n: out_dir / n for n in names}
 
