@@ -280,7 +280,8 @@ def test_admin_reads_show_private_fields_public_reads_never(admin):
     assert "10000000001" not in public and "联系人" not in public
     layers = client.get("/api/admin/layers", headers=alice).json
     assert layers["operator"] == "alice"
-    assert layers["layers"][0]["private_fields"] == ["contact_name", "contact_phone"]
+    assert layers["layers"][0]["private_fields"] == ["contact_name", "contact_phone", "location_status",
+                                                     "location_source", "location_reason", "location_note"]
 
 
 def test_merge_empty_cell_clears_missing_column_keeps(admin):
@@ -314,7 +315,7 @@ def test_export_for_admins_only(admin):
     assert r.status_code == 200
     assert r.headers["Content-Disposition"] == 'attachment; filename="stations.csv"'
     lines = r.data.decode("utf-8-sig").splitlines()
-    assert lines[1] == "A,甲,黄浦区,,测试地址,补水、充电,24/7,测试工会,,,test,联系人,10000000001,121.45,31.25"
+    assert lines[1] == "A,甲,黄浦区,,测试地址,补水、充电,24/7,测试工会,,,test,联系人,10000000001,已定位,,,,121.45,31.25"
     x = client.get("/api/admin/layers/stations/export", headers=alice)
     assert x.headers["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     assert x.data[:2] == b"PK"

@@ -256,16 +256,21 @@ def test_bd09_single_coordinate_column(tmp_path, checker):
 
 # --- bad input: one check at a time, exact messages ---------------------------------------------------------
 def test_missing_coordinates(checker, tmp_path):
+    """No coordinates at all: a pending row (a warning); one of the two missing: an error."""
     report = check(checker, tmp_path, [row(lon="", lat=""), row(name="乙", lat="")])
     assert problems(report) == [
-        (2, "经度/纬度", "coord_missing", "缺少坐标", "coordinates are missing"),
+        (2, "经度/纬度", "pending_no_coordinates", "没有坐标：已存为待定位（地理编码或在地图上标注后公开）",
+         "no coordinates: stored as pending (待定位), public once geocoded or placed on the map"),
         (3, "纬度", "coord_missing", "缺少坐标", "coordinates are missing"),
     ]
+    assert report.rejected_rows == [3] and report.pending == 1
+    assert "_lon" not in report.records[0] and report.records[0]["district_code"] == "310101"
     header = ["名称", "行政区", "具体门牌号", "所属单位", "提供设施及服务", "开放时间", "坐标"]
     report = check(checker, tmp_path, [["丙", "黄浦区", "人民大道1号", "工会", "补水", "24/7", ""],
                                        ["丁", "黄浦区", "人民大道1号", "工会", "补水", "24/7", "121.4737"]], header)
     assert problems(report) == [
-        (2, "坐标", "coord_missing", "缺少坐标", "coordinates are missing"),
+        (2, "坐标", "pending_no_coordinates", "没有坐标：已存为待定位（地理编码或在地图上标注后公开）",
+         "no coordinates: stored as pending (待定位), public once geocoded or placed on the map"),
         (3, "坐标", "coord_pair", "无法识别的坐标“121.4737”，应为“经度,纬度”",
          "coordinates not understood: '121.4737' (expected 'lon,lat')"),
     ]
@@ -284,11 +289,14 @@ def test_feature_without_point_geometry(checker, tmp_path):
     path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     report = checker.check("stations", path, ImportOptions())
     assert problems(report) == [
-        (1, "geometry", "coord_missing", "缺少坐标", "coordinates are missing"),
+        (1, "geometry", "pending_no_coordinates", "没有坐标：已存为待定位（地理编码或在地图上标注后公开）",
+         "no coordinates: stored as pending (待定位), public once geocoded or placed on the map"),
         (2, "geometry", "geometry_not_point", "几何类型为Polygon，应为点", "the geometry is a Polygon, not a point"),
     ]
-    assert report.lines()[:2] == ["第1个要素，geometry：缺少坐标（错误）", "  feature 1, geometry: coordinates are missing (error)"]
-    assert report.record_rows == [3]
+    assert report.lines()[:2] == ["第1个要素，geometry：没有坐标：已存为待定位（地理编码或在地图上标注后公开）（提示）",
+                                  "  feature 1, geometry: no coordinates: stored as pending (待定位), public once "
+                                  "geocoded or placed on the map (warning)"]
+    assert report.record_rows == [1, 3] and report.pending == 1
 
 
 def test_coordinates_that_are_not_numbers(checker, tmp_path):
@@ -448,17 +456,32 @@ def test_phone_numbers_and_areas(checker, tmp_path):
 
 
 def test_missing_required_column_is_a_file_error(checker, tmp_path):
-    header = [h for h in HEADER if h != "所属单位"]
-    report = check(checker, tmp_path, [[c for h, c in zip(HEADER, row()) if h != "所属单位"]], header)
-    assert problems(report) == [(None, "所属单位", "column_missing", "缺少必需的列“所属单位”",
-                                 "required column missing: Host organisation (所属单位)")]
-    assert report.lines() == ["文件：缺少必需的列“所属单位”（错误）",
-                              "  file: required column missing: Host organisation (所属单位) (error)"]
+    header = [h for h in HEADER if h != "名称"]
+    report = check(checker, tmp_path, [[c for h, c in zip(HEADER, row()) if h != "名称"]], header)
+    assert problems(report) == [(None, "名称", "column_missing", "缺少必需的列“名称”", "required column missing: Name (名称)")]
+    assert report.lines() == ["文件：缺少必需的列“名称”（错误）", "  file: required column missing: Name (名称) (error)"]
     assert report.rejected_rows == [2] and report.records == []
-    report = check(checker, tmp_path, [row()[:9]], HEADER[:9])
-    assert problems(report) == [(None, None, "coord_columns_missing",
-                                 "缺少坐标列：需要“经度”和“纬度”两列，或一列“坐标”（经度,纬度）",
-                                 "no coordinate columns: expected 经度/lon and 纬度/lat, or one 坐标 column ('lon,lat')")]
+
+
+def test_missing_optional_columns_are_warnings(checker, tmp_path):
+    """所属单位, 开放时间 and the coordinates may be missing: warnings; the rows are stored (pending without coordinates)."""
+    keep = [h for h in HEADER if h not in ("所属单位", "开放时间", "经度", "纬度")]
+    report = check(checker, tmp_path, [[c for h, c in zip(HEADER, row()) if h in keep]], keep)
+    assert problems(report) == [
+        (None, None, "coord_columns_missing", "没有坐标列：所有行存为待定位，地理编码或在地图上标注后公开",
+         "no coordinate columns: every row is stored as pending (待定位) until geocoded or placed on the map"),
+        (None, "开放时间", "hours_column_missing", "没有“开放时间”列：开放时间均按未知保存，不计为开放",
+         "no opening hours column (开放时间): hours are stored as unknown, never counted as open"),
+        (None, "所属单位", "host_column_missing", "没有“所属单位”列", "no host organisation column (所属单位)"),
+    ]
+    assert report.rejected_rows == [] and report.pending == 1 and report.errors == []
+    report = check(checker, tmp_path, [row(host="", hours="")])
+    assert problems(report) == [
+        (2, "开放时间", "hours_unknown", "开放时间为空：按“开放时间未知”保存，不计为开放",
+         "opening hours empty: stored as unknown (never counted as open)"),
+        (2, "所属单位", "host_missing", "所属单位为空", "host organisation (所属单位) is empty"),
+    ]
+    assert report.records[0]["opening_hours"] is None and report.pending == 0
 
 
 def test_columns_not_stored_are_listed(checker, tmp_path):
@@ -477,8 +500,9 @@ def test_mapping_file_for_unusual_headers(checker, tmp_path, data_dir):
     mapping.write_text('[columns]\n"站点全称" = "name"\n"驿站坐落" = "address"\n"东经" = "lon"\n"北纬" = "lat"\n'
                        '"内部备注" = "ignore"\n', encoding="utf-8")
     unmapped = checker.check("stations", form, ImportOptions())
-    assert [p.code for p in unmapped.file_errors] == ["coord_columns_missing", "column_missing", "column_missing"]
-    assert [p.column for p in unmapped.file_errors] == [None, "名称", "具体门牌号"]
+    assert [p.code for p in unmapped.file_errors] == ["column_missing", "column_missing"]
+    assert [p.column for p in unmapped.file_errors] == ["名称", "具体门牌号"]
+    assert [p.code for p in unmapped.problems if p.severity == "warning"] == ["coord_columns_missing"]
     mapped = checker.check("stations", form, ImportOptions(mapping=read_mapping_file(mapping)))
     assert mapped.problems == [] and mapped.ignored_columns == ["内部备注"]
     assert mapped.mapping == {"站点全称": "name", "行政区": "district", "驿站坐落": "address", "所属单位": "host_org",
@@ -815,10 +839,10 @@ def test_export_form_content_and_old_versions(data_dir, tmp_path):
     assert cli("--data-dir", data_dir, "export", "stations", out).exit_code == 0
     lines = out.read_bytes().decode("utf-8-sig").splitlines()
     assert lines[0] == ("编号,名称,行政区,街镇,具体门牌号,提供设施及服务,开放时间,所属单位,面积（平方米）,智能站点,数据来源,"
-                        "点位联系人,手机号码,经度,纬度")
+                        "点位联系人,手机号码,定位状态,定位来源,待定位原因,定位说明,经度,纬度")
     assert lines[1] == ("ST00001,黄浦区环卫作息点户外职工爱心接力站（示例0001）,黄浦区,,示例地址：黄浦区（样例数据，非真实门牌）,"
                         "充电、纳凉、医药箱、热饭、阅读、休憩、补水、无线网络,24/7,黄浦区总工会（示例）,93,否,sample,示例联系人,"
-                        "10068693301,121.471607,31.193477")
+                        "10068693301,已定位,,,,121.471607,31.193477")
     form = FORMS / "stations_gbk.csv"
     assert cli("--data-dir", data_dir, "import", "stations", form, "--crs", "wgs84", "--replace").exit_code == 0
     old = tmp_path / "v1.xlsx"

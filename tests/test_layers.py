@@ -12,7 +12,8 @@ def test_bundled_specs_load_in_order():
     assert list(specs) == ["stations", "driver_homes", "gig_markets", "canteens", "fitness_stations", "districts"]
     st = specs["stations"]
     assert st.title_zh.startswith("工会驿站") and st.geometry_type == "Point"
-    assert st.private_fields == ("contact_name", "contact_phone")
+    assert st.private_fields == ("contact_name", "contact_phone", "location_status", "location_source",
+                                 "location_reason", "location_note")
     assert st.catchment_radius_m == 1000
     assert "contact_phone" not in [f.name for f in st.public_fields]
     assert "truck_parking" in vocab.ids

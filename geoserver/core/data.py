@@ -21,7 +21,7 @@ from . import crs
 from .errors import DataError
 from .hours import HoursTable
 from .index import SpatialIndex
-from .layers import LayerSpec, ServiceVocabulary
+from .layers import PENDING, LayerSpec, ServiceVocabulary
 
 COORD_DECIMALS = 6  # about 0.1 m: RFC 7946 advises no more precision than the data has
 
@@ -87,6 +87,7 @@ class Layer:
     properties: list[dict]
     service_mask: np.ndarray
     hours: HoursTable | None
+    pending: gpd.GeoDataFrame | None = None   # rows without a confirmed position (staff only; see below)
     _position_of: dict = field(default_factory=dict, repr=False)
     _fragments: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -102,6 +103,21 @@ class Layer:
 
     def position(self, feature_id: str) -> int | None:
         return self._position_of.get(feature_id)
+
+    @property
+    def pending_count(self) -> int:
+        return 0 if self.pending is None else len(self.pending)
+
+    @cached_property
+    def pending_ids(self) -> frozenset[str]:
+        return frozenset() if self.pending is None else frozenset(self.pending["id"].astype(str))
+
+    def pending_by_reason(self) -> dict[str, int]:
+        """How many pending rows there are for each reason code (``location_reason``; "" when none is recorded)."""
+        if not self.pending_count or "location_reason" not in self.pending.columns:
+            return {"": self.pending_count} if self.pending_count else {}
+        reasons = self.pending["location_reason"].fillna("").astype(str)
+        return {str(k): int(v) for k, v in reasons.value_counts().sort_index().items()}
 
     def point_coordinates(self, datum: str) -> list[list[float]]:
         """[lon, lat] of every point in ``datum``, rounded to 6 decimals (computed once per datum)."""
@@ -137,6 +153,18 @@ class Layer:
         return cached
 
 
+def pending_mask(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """Rows that are not public: no geometry, or ``location_status`` says pending (a position proposed by a
+    geocoder or kept after the address changed, waiting for staff to confirm it)."""
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    missing = shapely.is_missing(geoms)
+    unplaced = missing.copy()
+    unplaced[~missing] = shapely.is_empty(geoms[~missing])
+    if "location_status" in gdf.columns:
+        unplaced |= (gdf["location_status"].astype(object) == PENDING).to_numpy(dtype=bool, na_value=False)
+    return unplaced
+
+
 def load_layer(spec: LayerSpec, vocab: ServiceVocabulary, data_dir: Path) -> Layer:
     """Read ``spec.data_file`` from ``data_dir`` and build the index and derived arrays."""
     path = data_dir / spec.data_file
@@ -153,12 +181,18 @@ def load_layer(spec: LayerSpec, vocab: ServiceVocabulary, data_dir: Path) -> Lay
     missing = [f.name for f in spec.fields if f.required and f.name not in gdf.columns]
     if missing:
         raise DataError(f"layer {spec.id}: {path.name} lacks required fields {missing}")
-    geoms = gdf.geometry.values
-    if shapely.is_missing(np.asarray(geoms, dtype=object)).any() or gdf.geometry.is_empty.any():
-        raise DataError(f"layer {spec.id}: {path.name} has features without geometry")
-    ids = gdf["id"].astype(str).to_numpy()
-    if len(set(ids)) != len(ids):
+    all_ids = gdf["id"].astype(str).to_numpy()
+    if len(set(all_ids)) != len(all_ids):
         raise DataError(f"layer {spec.id}: {path.name} has duplicate ids")
+    unplaced = pending_mask(gdf)
+    pending = None
+    if spec.is_point:  # rows without a confirmed position are kept for staff, apart from everything public
+        pending = gdf[unplaced].reset_index(drop=True)
+        gdf = gdf[~unplaced].reset_index(drop=True)
+    elif unplaced.any():
+        raise DataError(f"layer {spec.id}: {path.name} has features without geometry")
+    geoms = gdf.geometry.values
+    ids = gdf["id"].astype(str).to_numpy()
 
     bits = {sid: vocab.bit(sid) for sid in (spec.services or vocab.ids)}
     mask = np.zeros(len(gdf), dtype=np.uint64)
@@ -186,6 +220,6 @@ def load_layer(spec: LayerSpec, vocab: ServiceVocabulary, data_dir: Path) -> Lay
         spec=spec, gdf=gdf, version=file_version(path),
         modified=datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).replace(microsecond=0),
         index=SpatialIndex(np.asarray(geoms, dtype=object)), ids=ids, properties=properties,
-        service_mask=mask, hours=HoursTable(gdf["opening_hours"].tolist()) if has_hours else None,
+        service_mask=mask, hours=HoursTable(gdf["opening_hours"].tolist()) if has_hours else None, pending=pending,
         _position_of={fid: i for i, fid in enumerate(ids)},
     )

@@ -23,7 +23,7 @@ import shapely
 from . import crs
 from .data import file_version, load_layer
 from .errors import DataError, FeatureNotFound, GeoServerError
-from .layers import LayerSpec, ServiceVocabulary
+from .layers import LOCATED, PENDING, LayerSpec, ServiceVocabulary
 from .store import LayerStore, StoreError, fault_point, write_bytes_atomic
 
 
@@ -42,13 +42,17 @@ class ChangeResult:
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
+    skipped: list[str] = field(default_factory=list)   # upserts whose ``_expect`` no longer held (changed meanwhile)
     features: int = 0
     version: int | None = None        # None when nothing changed (no new version)
     data_version: str | None = None   # content hash prefix the server reports as the layer version
 
     def summary(self) -> dict:
-        return {"added": len(self.added), "updated": len(self.updated), "removed": len(self.removed),
-                "unchanged": self.unchanged, "features": self.features, "version": self.version}
+        out = {"added": len(self.added), "updated": len(self.updated), "removed": len(self.removed),
+               "unchanged": self.unchanged, "features": self.features, "version": self.version}
+        if self.skipped:
+            out["skipped"] = len(self.skipped)
+        return out
 
 
 def _blank(value) -> bool:
@@ -74,9 +78,12 @@ def read_records(path: Path, spec: LayerSpec) -> tuple[list[dict], list]:
     names = [f.name for f in spec.fields if f.name in gdf.columns]
     records = [{n: _plain(v) for n, v in zip(names, values)}
                for values in gdf[names].itertuples(index=False, name=None)]
-    for r in records:
+    geometries = list(gdf.geometry.values)
+    for r, g in zip(records, geometries):
         r["id"] = str(r["id"])
-    return records, list(gdf.geometry.values)
+        if "location_status" in {f.name for f in spec.fields} and r.get("location_status") is None:
+            r["location_status"] = PENDING if g is None or g.is_empty else LOCATED  # files from before the field
+    return records, geometries
 
 
 def to_frame(spec: LayerSpec, records: list[dict], geometries: list) -> gpd.GeoDataFrame:
@@ -117,7 +124,56 @@ def _same(a: dict, b: dict, names) -> bool:
 
 def _same_point(a, b) -> bool:
     # 2e-7° is about 2 cm: positions are stored to 7 decimals, so a round trip through another datum is "same"
-    return a is not None and b is not None and shapely.equals_exact(a, b, tolerance=2e-7)
+    if a is None or b is None:
+        return a is None and b is None
+    return shapely.equals_exact(a, b, tolerance=2e-7)
+
+
+#: Fields that say where a facility is: a change of any of them, without new coordinates, makes a placed facility
+#: pending again (its old point is kept as a proposal for staff to confirm or move).
+ADDRESS_FIELDS = ("district", "subdistrict", "address")
+
+
+def locate_record(rec: dict, fields: dict, old: tuple[dict, object] | None, carry: bool = True
+                  ) -> tuple[dict, object]:
+    """(fields with the location fields set, geometry) of an upsert; ``old`` is the current (record, geometry) of
+    the same id, if any. ``carry``: a merge (an upsert without coordinates keeps the old position); a replace
+    takes the row as it is (no coordinates: pending), though an unchanged position keeps its recorded source.
+
+    The location fields are the system's, never the caller's: an upsert says ``_lon``/``_lat`` (a position, from
+    ``_location_source`` with ``_location_note``), or ``_pending`` with ``_pending_reason`` (a position that is only
+    a proposal, or none), or nothing (a field update: the position stays, unless the address changed)."""
+    fields = {k: v for k, v in fields.items() if not k.startswith("location_")}
+    has_point = "_lon" in rec
+    point = shapely.Point(rec["_lon"], rec["_lat"]) if has_point else None
+    old_rec, old_point = old if old is not None else ({}, None)
+    location = {k: old_rec.get(k) for k in ("location_status", "location_source", "location_reason",
+                                            "location_note")}
+    if rec.get("_pending"):
+        geometry = point if has_point else old_point
+        location.update(location_status=PENDING, location_reason=rec.get("_pending_reason"),
+                        location_note=rec.get("_location_note"))
+    elif has_point:
+        geometry = point
+        if not (_same_point(point, old_point) and old_rec.get("location_status") != PENDING):
+            location.update(location_status=LOCATED, location_source=rec.get("_location_source"),
+                            location_reason=None, location_note=rec.get("_location_note"))
+    elif old is not None and carry:
+        geometry = old_point
+        moved = any(n in fields and fields[n] != old_rec.get(n) for n in ADDRESS_FIELDS)
+        if moved and (old_point is not None or location["location_status"] == PENDING):
+            # a placed facility waits for staff to confirm its old point; a pending one is geocoded again
+            location.update(location_status=PENDING, location_reason="address_changed",
+                            location_note="地址已修改，位置待确认 / the address changed: the position needs checking")
+    else:
+        geometry = None
+        location.update(location_status=PENDING, location_source=None, location_note=None,
+                        location_reason=rec.get("_pending_reason") or "no_coordinates")
+    if geometry is None:
+        location["location_status"] = PENDING
+    elif location["location_status"] is None:
+        location["location_status"] = LOCATED
+    return {**fields, **location}, geometry
 
 
 class LayerEditor:
@@ -165,19 +221,27 @@ class LayerEditor:
             new_records = {r["id"]: (r, g) for r, g in zip(records, geoms) if r["id"] not in removed}
             for rec in upserts:
                 fid = rec["id"]
-                point = shapely.Point(rec["_lon"], rec["_lat"])
                 fields = {n: rec.get(n) for n in names if n in rec}
                 old = new_records.get(fid)
                 if old is None:
-                    if update_only:
+                    if update_only or rec.get("_expect") is not None:
+                        if rec.get("_expect") is not None:  # it was deleted meanwhile
+                            result.skipped.append(fid)
+                            continue
                         raise FeatureNotFound(f"layer {layer_id!r} has no feature {str(fid)[:60]!r}", "featureId")
-                    new_records[fid] = ({n: fields.get(n) for n in names}, point)
+                    located, point = locate_record(rec, fields, None)
+                    new_records[fid] = ({n: located.get(n) for n in names}, point)
                     result.added.append(fid)
                     continue
                 if create_only:
                     raise EditConflict(f"layer {layer_id!r} already has a feature {fid!r}; use PUT to change it",
                                        "id")
-                merged = {**old[0], **fields} if partial else {n: fields.get(n) for n in names}
+                expect = rec.get("_expect")
+                if expect is not None and any(not _same({k: v}, {k: old[0].get(k)}, [k]) for k, v in expect.items()):
+                    result.skipped.append(fid)
+                    continue
+                located, point = locate_record(rec, fields, old, carry=partial)
+                merged = {**old[0], **located} if partial else {n: located.get(n) for n in names}
                 if _same(merged, old[0], names) and _same_point(point, old[1]):
                     continue
                 new_records[fid] = (merged, point)

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from . import crs
-from .layers import LayerSpec, ServiceVocabulary
+from .layers import LOCATION_STATUS_LABELS, PENDING, LayerSpec, ServiceVocabulary
 
 EXPORT_FORMATS = ("csv", "xlsx")
 
@@ -40,13 +40,20 @@ def export_rows(spec: LayerSpec, vocab: ServiceVocabulary, records: list[dict], 
     """(headers, rows): every field by its Chinese title, then 经度 and 纬度 in ``datum`` (7 decimals, ~1 cm)."""
     names = [f for f in spec.fields if f.name not in ("district_code",)]
     headers = [f.title_zh for f in names] + ["经度", "纬度"]
-    lon = np.array([g.x for g in geometries], dtype=float)
-    lat = np.array([g.y for g in geometries], dtype=float)
-    if len(lon) and datum != "wgs84":
-        lon, lat = crs.from_wgs84(lon, lat, datum)
+    # a pending row's point is only a proposal (a geocoder's imprecise answer, a position before the address
+    # changed): the form leaves its coordinates empty, so typing coordinates there is what places it
+    placed = [g is not None and not g.is_empty and rec.get("location_status") != PENDING
+              for rec, g in zip(records, geometries)]
+    lon = np.array([g.x if ok else np.nan for g, ok in zip(geometries, placed)], dtype=float)
+    lat = np.array([g.y if ok else np.nan for g, ok in zip(geometries, placed)], dtype=float)
+    if placed and any(placed) and datum != "wgs84":
+        ok = np.array(placed)
+        lon[ok], lat[ok] = crs.from_wgs84(lon[ok], lat[ok], datum)
     rows = []
-    for rec, x, y in zip(records, lon, lat):
-        rows.append([_cell(rec.get(f.name), f.type, vocab) for f in names] + [round(float(x), 7), round(float(y), 7)])
+    for rec, x, y, ok in zip(records, lon, lat, placed):
+        cells = [LOCATION_STATUS_LABELS.get(rec.get(f.name), rec.get(f.name) or "") if f.name == "location_status"
+                 else _cell(rec.get(f.name), f.type, vocab) for f in names]
+        rows.append(cells + ([round(float(x), 7), round(float(y), 7)] if ok else ["", ""]))
     return headers, rows
 
 

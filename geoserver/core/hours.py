@@ -1,6 +1,9 @@
 """Opening hours in OpenStreetMap ``opening_hours`` syntax, evaluated in Shanghai local time.
 
 Parsing and evaluation use the opening-hours-py library (with China's public holidays for ``PH``).
+A feature without an expression has unknown hours (the unions' forms often leave 开放时间 empty): it is never
+counted as open, and its state is reported as unknown (None), not as closed.
+
 Each distinct expression is parsed once; its state is cached until its next change, so asking
 "open now?" for many features costs a dictionary lookup per distinct expression.
 """
@@ -72,4 +75,10 @@ class HoursTable:
         return out
 
     def is_open(self, index: int, at: datetime) -> bool:
+        """Open at ``at``? Unknown hours (no expression) are never open."""
         return self._expressions[self.codes[index]].open_at(at)
+
+    def state(self, index: int, at: datetime) -> bool | None:
+        """True/False, or None when the feature's hours are unknown (an empty 开放时间: ask before going)."""
+        expression = self._expressions[self.codes[index]]
+        return None if expression.parsed is None else expression.open_at(at)

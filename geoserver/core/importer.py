@@ -25,7 +25,7 @@ from scipy.spatial import cKDTree
 from . import crs
 from .districts import district_names, district_positions, resolve_district
 from .hours import validate as hours_valid
-from .layers import LayerSpec, ServiceVocabulary
+from .layers import LOCATION_FIELDS, LayerSpec, ServiceVocabulary
 from .tabular import (GIS_SUFFIXES, TABLE_SUFFIXES, ImportFileError, RawTable, normalise_header, read_gis,
                       read_table)
 
@@ -39,7 +39,7 @@ SUBDISTRICTS_CSV = Path(__file__).resolve().parents[2] / "data" / "geo" / "subdi
 # Header names forms and exports use for each field (besides the field name and its titles in layers/*.toml).
 SYNONYMS = {
     "id": ["编号", "站点编号", "点位编号", "编码", "id", "code", "fid"],
-    "name": ["名称", "站点名称", "驿站名称", "点位名称", "阵地名称", "站点", "名字", "name", "title"],
+    "name": ["名称", "站点名称", "驿站名称", "点位名称", "阵地名称", "休息室名称", "站点", "名字", "name", "title"],
     "district": ["行政区", "所属区", "所在区", "区", "区县", "区域", "district"],
     "district_code": ["行政区代码", "区划代码", "行政区划代码", "district_code", "adcode"],
     "subdistrict": ["街镇", "街道", "街道(镇)", "街道/镇", "街镇名称", "所属街镇", "乡镇", "镇", "subdistrict", "town",
@@ -48,8 +48,8 @@ SYNONYMS = {
     "contact_name": ["点位联系人", "联系人", "负责人", "联系人姓名", "contact", "contact_name", "contactname"],
     "contact_phone": ["手机号码", "联系电话", "手机", "电话", "联系方式", "联系人电话", "phone", "mobile", "tel",
                       "contact_phone", "telephone"],
-    "host_org": ["所属单位", "建设单位", "依托单位", "主办单位", "运营单位", "host", "host_org", "organisation",
-                 "organization"],
+    "host_org": ["所属单位", "休息室所属单位", "驿站所属单位", "建设单位", "依托单位", "主办单位", "运营单位", "host",
+                 "host_org", "organisation", "organization"],
     "area_m2": ["面积", "面积(平方米)", "面积(m2)", "面积(m²)", "建筑面积", "使用面积", "area", "area_m2"],
     "services": ["提供设施及服务", "设施及服务", "服务内容", "服务项目", "提供服务", "设施", "services",
                  "facilities"],
@@ -62,7 +62,10 @@ SYNONYMS = {
                     "coordinate"],
 }
 # Columns of the union's forms that are not stored (no warning for these).
-FORM_ONLY = {"序号", "覆盖企业(单位)数", "覆盖企业数", "计划投入资金", "计划投入资金(万元)", "no", "no.", "序"}
+FORM_ONLY = {"序号", "覆盖企业(单位)数", "覆盖企业数", "计划投入资金", "no", "no.", "序"}   # also with "(元)" etc.
+#: Fields the system keeps (where a position came from, why a row is pending): an exported form carries them for
+#: staff to read, but a file never sets them; they follow from the coordinates (or their absence).
+SYSTEM_FIELDS = tuple(name for name, _, _ in LOCATION_FIELDS)
 
 TRUE_WORDS = {"是", "有", "y", "yes", "true", "1", "√", "t"}
 FALSE_WORDS = {"否", "无", "n", "no", "false", "0", "×", "f"}
@@ -97,11 +100,37 @@ MESSAGES = {
     "number_negative": ("不能为负数：“{value}”", "must not be negative: '{value}'"),
     "boolean_invalid": ("应为“是”或“否”：“{value}”", "expected yes or no (是/否): '{value}'"),
     "enum_invalid": ("“{value}”不是允许的取值（{allowed}）", "'{value}' is not one of {allowed}"),
+    "same_as_row": ("与{other_zh}的名称、行政区和地址都相同，可能是同一设施",
+                    "same name, district and address as {other_en}: probably the same facility"),
 }
 WARNINGS = {
     "hours_normalised": ("开放时间“{value}”已按“{normalised}”导入", "opening hours '{value}' imported as '{normalised}'"),
     "district_filled": ("行政区为空，已按坐标填为{actual}", "district was empty; filled in from the point: {actual}"),
+    "pending_no_coordinates": ("没有坐标：已存为待定位（地理编码或在地图上标注后公开）",
+                               "no coordinates: stored as pending (待定位), public once geocoded or placed on the map"),
+    "hours_unknown": ("开放时间为空：按“开放时间未知”保存，不计为开放",
+                      "opening hours empty: stored as unknown (never counted as open)"),
+    "host_missing": ("所属单位为空", "host organisation (所属单位) is empty"),
+    "district_empty_pending": ("行政区为空且没有坐标：地理编码将在全市范围查找",
+                               "no district and no coordinates: the geocoder will search all of Shanghai"),
 }
+#: File-level notices (row None): (code, severity, Chinese, English).
+FILE_NOTICES = {
+    "coord_columns_missing": ("warning", "没有坐标列：所有行存为待定位，地理编码或在地图上标注后公开",
+                              "no coordinate columns: every row is stored as pending (待定位) until geocoded or "
+                              "placed on the map"),
+    "hours_column_missing": ("warning", "没有“开放时间”列：开放时间均按未知保存，不计为开放",
+                             "no opening hours column (开放时间): hours are stored as unknown, never counted as open"),
+    "host_column_missing": ("warning", "没有“所属单位”列", "no host organisation column (所属单位)"),
+    "crs_missing": ("error", "文件含坐标，请指明坐标系：wgs84（GPS）、gcj02（高德/腾讯）或 bd09（百度）",
+                    "the file has coordinates: say which system they are in: wgs84 (GPS), gcj02 (Amap/Tencent) or "
+                    "bd09 (Baidu)"),
+}
+
+
+def _file_notice(code: str, column: str | None = None) -> Problem:
+    severity, zh, en = FILE_NOTICES[code]
+    return Problem(None, column, code, zh, en, severity=severity)
 
 
 @dataclass
@@ -145,6 +174,12 @@ class ImportReport:
     rejected_rows: list[int]          # row numbers with at least one error
     raw: RawTable | None = None
     notes: list[str] = field(default_factory=list)
+    submitter: dict[str, str] = field(default_factory=dict)   # the form's 区局工会 / 联系人 block (private)
+
+    @property
+    def pending(self) -> int:
+        """Valid rows without a position: stored as pending (待定位)."""
+        return sum(1 for r in self.records if "_lon" not in r)
 
     @property
     def errors(self) -> list[Problem]:
@@ -176,11 +211,11 @@ class ImportReport:
 
     def summary(self) -> dict:
         return {"layer": self.layer, "file": self.filename, "rows": self.rows, "valid_rows": len(self.records),
-                "rejected_rows": len(self.rejected_rows), "errors": len(self.errors),
+                "pending_rows": self.pending, "rejected_rows": len(self.rejected_rows), "errors": len(self.errors),
                 "warnings": len(self.problems) - len(self.errors)}
 
     def to_dict(self) -> dict:
-        return {**self.summary(), "row_label": self.row_label, "mapping": self.mapping,
+        return {**self.summary(), "row_label": self.row_label, "mapping": self.mapping, "submitter": self.submitter,
                 "ignored_columns": self.ignored_columns, "notes": self.notes,
                 "problems": [p.to_dict() for p in self.problems]}
 
@@ -417,13 +452,14 @@ def name_key(text: str) -> str:
 # --- the import ---------------------------------------------------------------------------------------------
 @dataclass
 class ImportOptions:
-    datum: str = "wgs84"
+    datum: str | None = "wgs84"         # None: not said (fine for a file without coordinates)
     encoding: str | None = None
     sheet: str | None = None
     source_layer: str | None = None
     mapping: dict[str, str] = field(default_factory=dict)
     source: str | None = None           # value of the layer's ``source`` field when the file has no such column
     mode: str = "merge"                 # merge (by id) or replace (the whole layer)
+    location_source: str = "file"       # recorded as where a row's position came from
 
 
 def read_input(path: Path, data: bytes | None, mapper: ColumnMapper, opts: ImportOptions) -> RawTable:
@@ -460,7 +496,8 @@ class Importer:
         for i, header in enumerate(table.headers):
             target = mapper.classify(header)
             if target is None:
-                if header and normalise_header(header) not in FORM_ONLY:
+                key = normalise_header(header)
+                if header and key not in FORM_ONLY and re.sub(r"\(.*?\)", "", key) not in FORM_ONLY:
                     ignored.append(header)
                 continue
             if target in columns:
@@ -470,10 +507,11 @@ class Importer:
             mapping[header] = target
         has_xy = "lon" in columns and "lat" in columns
         if table.points is None and not has_xy and "coordinates" not in columns:
-            problems.append(Problem(None, None, "coord_columns_missing",
-                                    "缺少坐标列：需要“经度”和“纬度”两列，或一列“坐标”（经度,纬度）",
-                                    "no coordinate columns: expected 经度/lon and 纬度/lat, or one 坐标 column "
-                                    "('lon,lat')"))
+            problems.append(_file_notice("coord_columns_missing"))
+        for code, name in (("hours_column_missing", "opening_hours"), ("host_column_missing", "host_org")):
+            f = self.spec.field(name)
+            if f is not None and name not in columns:
+                problems.append(_file_notice(code, f.title_zh))
         for f in self.spec.fields:
             if f.required and f.name not in columns and f.name not in ("id", "district_code", "source", "district"):
                 problems.append(Problem(None, f.title_zh, "column_missing", f"缺少必需的列“{f.title_zh}”",
@@ -520,10 +558,7 @@ class Importer:
             elif table.points is not None:      # a feature without geometry
                 x_col = y_col = "geometry"
             if np.isnan(lon[j]):
-                if not x_text and not y_text:
-                    problems.append(_problem(number, x_col if x_col == y_col else f"{x_col}/{y_col}",
-                                             "coord_missing"))
-                    bad[j] = True
+                if not x_text and not y_text:   # no position at all: stored as pending (待定位)
                     continue
                 for text, col, target in ((x_text, x_col, lon), (y_text, y_col, lat)):
                     if not text:
@@ -548,6 +583,9 @@ class Importer:
         lat[bad] = np.nan
         wlon, wlat = lon.copy(), lat.copy()
         ok = np.isfinite(lon)
+        if ok.any() and datum is None:
+            problems.append(_file_notice("crs_missing", "crs"))
+            return lon, lat, np.full(n, np.nan), np.full(n, np.nan), bad | ok, (lon_col, lat_col)
         if ok.any() and datum != "wgs84":
             wlon[ok], wlat[ok] = crs.to_wgs84(lon[ok], lat[ok], datum)
         return lon, lat, wlon, wlat, bad, (lon_col, lat_col)
@@ -569,19 +607,23 @@ class Importer:
     # .. the check ..
     def check(self, table: RawTable, mapper: ColumnMapper, opts: ImportOptions, filename: str,
               progress=None) -> ImportReport:
-        datum = crs.normalise_datum(opts.datum)
+        datum = None if opts.datum is None else crs.normalise_datum(opts.datum)
         problems: list[Problem] = []
         columns, mapping, ignored = self._map_columns(table, mapper, problems)
         self._columns_header = {target: table.headers[i] for target, i in columns.items()}
         report = ImportReport(layer=self.spec.id, filename=filename, row_label=table.row_label, rows=len(table),
                               mapping=mapping, ignored_columns=ignored, problems=problems, records=[],
-                              record_rows=[], rejected_rows=[], raw=table, notes=list(table.notes))
+                              record_rows=[], rejected_rows=[], raw=table, notes=list(table.notes),
+                              submitter=dict(table.submitter))
         if ignored:
             report.notes.append("columns not stored (no matching field): " + ", ".join(ignored))
         if report.file_errors:
             report.rejected_rows = list(table.row_numbers)
             return report
         raw_lon, raw_lat, lon, lat, bad_xy, (lon_col, lat_col) = self._coordinates(table, columns, datum, problems)
+        if report.file_errors:
+            report.rejected_rows = list(table.row_numbers)
+            return report
         located = self.ref.locate(lon, lat)
         records: list[dict] = []
         hours_cache: dict[str, tuple[str | None, bool]] = {}
@@ -598,7 +640,7 @@ class Importer:
                 return self._header(table, columns, name)
 
             for name, i in columns.items():
-                if name in COORD:
+                if name in COORD or name in SYSTEM_FIELDS:
                     continue
                 f = fields[name]
                 text = cells[i]
@@ -614,6 +656,9 @@ class Importer:
                 if f.required and f.name not in ("id", "district", "district_code", "source") \
                         and f.name in columns and not cells[columns[f.name]]:
                     row_problems.append(_problem(number, col(f.name), "required_missing"))
+            for name, code in (("opening_hours", "hours_unknown"), ("host_org", "host_missing")):
+                if name in columns and not cells[columns[name]]:
+                    row_problems.append(_problem(number, col(name), code, severity="warning"))
             # coordinates and districts
             if not bad_xy[j] and np.isfinite(lon[j]):
                 k = located[j]
@@ -622,10 +667,16 @@ class Importer:
                                                  "outside_shanghai", lon=_fmt(raw_lon[j]), lat=_fmt(raw_lat[j])))
                 else:
                     rec["_lon"], rec["_lat"] = round(float(lon[j]), 7), round(float(lat[j]), 7)
+                    rec["_location_source"] = opts.location_source
                     self._check_district(rec, cells, columns, table, number, k, raw_lon[j], raw_lat[j], datum,
                                          row_problems)
-            elif not bad_xy[j] and table.points is not None and table.points[j] is None:
-                row_problems.append(_problem(number, "geometry", "coord_missing"))
+            elif not bad_xy[j]:  # no position: kept as pending (待定位) with its stated district
+                where = "geometry" if table.points is not None else (
+                    self._header(table, columns, "coordinates") if "lon" not in columns else
+                    lon_col if lon_col == lat_col else f"{lon_col}/{lat_col}")
+                if "lon" in columns or "coordinates" in columns or table.points is not None:
+                    row_problems.append(_problem(number, where, "pending_no_coordinates", severity="warning"))
+                self._check_district(rec, cells, columns, table, number, None, None, None, datum, row_problems)
             problems.extend(row_problems)
             records.append(rec)   # rows with errors too: duplicate ids and names are reported for every row
         if progress is not None:
@@ -725,7 +776,9 @@ class Importer:
         return None
 
     def _check_district(self, rec, cells, columns, table, number, k, raw_lon, raw_lat, datum, out):
-        actual = self.ref.districts[k]
+        """The stated 行政区 and 街镇 of a row, checked against the district its point lies in (``k``; None for a
+        row without a position, whose stated district is where the geocoder will look)."""
+        actual = self.ref.districts[k] if k is not None else None
         if "district" in columns and cells[columns["district"]]:
             text = cells[columns["district"]]
             column = self._header(table, columns, "district")
@@ -736,12 +789,16 @@ class Importer:
                                     hint_zh=f"，是否为“{hint}”？" if hint else "",
                                     hint_en=f"; did you mean '{hint}'?" if hint else ""))
                 return
-            if stated != k and not self.ref.near_district(stated, rec["_lon"], rec["_lat"]):
+            if k is not None and stated != k and not self.ref.near_district(stated, rec["_lon"], rec["_lat"]):
                 hint_zh, hint_en = self._datum_hint(raw_lon, raw_lat, stated, datum)
                 out.append(_problem(number, column, "district_mismatch", text, actual=actual.name,
                                     actual_en=actual.name_en, hint_zh=hint_zh, hint_en=hint_en))
                 return
             district = self.ref.districts[stated]
+        elif actual is None:
+            out.append(_problem(number, self._header(table, columns, "district"), "district_empty_pending",
+                                severity="warning"))
+            return
         else:
             district = actual
             if "district" in columns:
@@ -774,9 +831,11 @@ class Importer:
 
     def _adopt_ids(self, records, opts):
         """Merge mode, rows without an id: one existing feature of the same name within a few metres is the same
-        facility (a form sent again), so the row updates it instead of adding a duplicate."""
+        facility (a form sent again), so the row updates it instead of adding a duplicate. A row without
+        coordinates is the same facility as the one existing feature (placed or pending) of its name and district."""
         if opts.mode != "merge":
             return
+        self._adopt_unplaced([r for r in records if "id" not in r and "_lon" not in r and r.get("name")])
         todo = [r for r in records if "id" not in r and "_lon" in r and r.get("name")]
         existing = self._existing_points() if todo else None
         if existing is None:
@@ -788,6 +847,23 @@ class Importer:
                     name_key(rec["name"])]
             if len(same) == 1:
                 rec["id"] = str(self.existing.ids[same[0]])
+
+    def _adopt_unplaced(self, todo: list[dict]) -> None:
+        layer = self.existing
+        if not todo or layer is None:
+            return
+        by_key: dict[tuple, list[str]] = {}
+        rows = [(str(p["id"]), p.get("name"), p.get("district_code")) for p in layer.properties]
+        if layer.pending_count:
+            pend = layer.pending
+            rows += [(str(i), n, d) for i, n, d in zip(pend["id"], pend["name"], pend.get(
+                "district_code", [None] * len(pend)))]
+        for fid, name, code in rows:
+            by_key.setdefault((name_key(str(name or "")), code or None), []).append(fid)
+        for rec in todo:
+            same = by_key.get((name_key(rec["name"]), rec.get("district_code")), [])
+            if len(same) == 1:
+                rec["id"] = same[0]
 
     def _check_ids(self, table, columns, records, problems, opts):
         """Duplicate ids in the file; new ids (prefix + number) for rows without one."""
@@ -806,7 +882,7 @@ class Importer:
         # than it did before (map apps cache them). The editor checks them again under the write lock.
         taken = set(seen)
         if self.existing is not None:
-            taken |= set(map(str, self.existing.ids))
+            taken |= set(map(str, self.existing.ids)) | self.existing.pending_ids
         fresh = new_ids(self.spec, taken)
         for rec in records:
             if "id" not in rec:
@@ -815,7 +891,18 @@ class Importer:
                 taken.add(rec["id"])
 
     def _check_near_duplicates(self, table, records, problems, opts):
-        """Same name within NEAR_DUPLICATE_M metres: in the file, and against the layer's other features (merge)."""
+        """Same name within NEAR_DUPLICATE_M metres: in the file, and against the layer's other features (merge);
+        rows without coordinates: the same name, district and address twice in the file."""
+        seen: dict[tuple, int] = {}
+        for rec, number in zip(records, table.row_numbers):
+            if "_lon" in rec or not rec.get("name"):
+                continue
+            key = (name_key(rec["name"]), rec.get("district_code"), name_key(str(rec.get("address") or "")))
+            if key in seen:
+                problems.append(_problem(number, self._name_column(table), "same_as_row", rec["name"],
+                                         other_zh=f"第{seen[key]}行", other_en=f"{table.row_label} {seen[key]}"))
+            else:
+                seen[key] = number
         idx = [j for j, r in enumerate(records) if "_lon" in r and r.get("name")]
         if not idx:
             return

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import DataError
 
 FIELD_TYPES = ("string", "integer", "number", "boolean", "services", "opening_hours")
+
+#: Where a facility's position stands. ``pending`` (待定位) rows have no confirmed position yet (a form without
+#: coordinates, an address the geocoder could not place precisely): they are stored and shown to staff, never to
+#: the public. The loader adds these fields, private, to every point layer, so each layer file need not list them.
+LOCATED, PENDING = "located", "pending"
+LOCATION_STATUS_LABELS = {LOCATED: "已定位", PENDING: "待定位"}
+LOCATION_FIELDS = (
+    ("location_status", "定位状态", "Location status"),        # located | pending
+    ("location_source", "定位来源", "Location source"),        # file | geocoder:<provider> | map | typed
+    ("location_reason", "待定位原因", "Why pending"),           # a code: no_coordinates, not_found, imprecise, ...
+    ("location_note", "定位说明", "Location note"),            # the geocoder's level and address, or the reason
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,12 @@ class LayerSpec:
                        services=tuple(raw.get("services", ())))
         except KeyError as exc:
             raise DataError(f"{path.name}: missing key {exc}") from exc
+        if spec.is_point:  # the location fields every point layer has (see LOCATION_FIELDS), private
+            extra = [FieldSpec(name, "string", zh, en, required=False) for name, zh, en in LOCATION_FIELDS
+                     if name not in {f.name for f in fields}]
+            fields = fields + tuple(extra)
+            spec = replace(spec, fields=fields, private_fields=tuple(dict.fromkeys(
+                spec.private_fields + tuple(name for name, _, _ in LOCATION_FIELDS))))
         bad = [f.name for f in fields if f.type not in FIELD_TYPES]
         if bad:
             raise DataError(f"{path.name}: unknown field type for {bad}; use one of {FIELD_TYPES}")

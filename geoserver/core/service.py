@@ -226,7 +226,7 @@ class GeoService:
         for pos, dist, az in zip(found.positions, found.distances_m, found.azimuths_deg):
             extra = {"distance_m": round(float(dist), 1), "bearing_deg": round(float(az), 1)}
             if layer.hours is not None and q.at is not None:
-                extra["open_now"] = bool(layer.hours.is_open(int(pos), q.at))
+                extra["open_now"] = layer.hours.state(int(pos), q.at)  # None: hours unknown
             features.append(layer.feature(int(pos), q.datum, extra))
         return layer, features
 

@@ -5,6 +5,10 @@ the user sees (the spreadsheet row, or the feature number of a GIS file), so eve
 user will look for it. Excel forms often have a title row above the header, two-level headers with merged cells
 (坐标 over 经度/纬度) and merged cells down a column (one 行政区 for many rows); merged cells are filled with their value
 and the header row is found by how many of its cells name known fields.
+
+The unions' 申报汇总表 also carries a submitter block above the header (区局工会 / 联系人姓名 / 联系人邮箱 /
+联系人电话): it is read into :attr:`RawTable.submitter` (private: recorded with the version, never published).
+Rows that fill only form-only columns (the printed template's 序号 1…6 with nothing else) are not data.
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
 GIS_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
 HEADER_SCAN_ROWS = 15
 XLSX_MAX_UNPACKED_BYTES = 256 << 20
-SKIP_ROW_PREFIXES = ("合计", "总计", "小计", "注：", "注:", "说明", "填表说明", "填报说明", "备注：")
+SKIP_ROW_PREFIXES = ("合计", "总计", "小计", "注：", "注:", "说明", "填表说明", "填报说明", "备注")
+#: Labels of the submitter block above a form's header, by what they name (normalised with normalise_header).
+SUBMITTER_LABELS = {
+    "union": ("区局工会", "区局(产业)工会", "区(局)工会", "填报单位", "报送单位", "申报单位", "填报工会"),
+    "name": ("联系人姓名", "联系人", "填报人", "填表人"),
+    "email": ("联系人邮箱", "邮箱", "电子邮箱", "e-mail", "email"),
+    "phone": ("联系人电话", "联系电话", "电话", "手机", "联系人手机"),
+}
 _TOTAL_RE = re.compile(r"^[+-]?[\d,]*\.?\d+$")
 
 
@@ -44,6 +55,7 @@ class RawTable:
     row_label: str = "row"            # "row" (spreadsheet/CSV row) or "feature" (GIS file)
     points: list[tuple[float, float] | str | None] | None = None   # GIS geometry per row, or a problem text
     notes: list[str] = field(default_factory=list)
+    submitter: dict[str, str] = field(default_factory=dict)        # the form's 区局工会 / 联系人 block (private)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -139,8 +151,9 @@ def _grid_from_xlsx(data: bytes, sheet: str | None) -> list[list[str | None]]:
     return grid
 
 
-def _pick_header(grid: list[list[str | None]], classify) -> tuple[list[str], int]:
-    """(headers, index of the first data row): the row naming most fields, joined with a sub-header row below it."""
+def _pick_header(grid: list[list[str | None]], classify) -> tuple[list[str], int, int]:
+    """(headers, index of the header row, index of the first data row): the row naming most fields, joined with a
+    sub-header row below it."""
     best, best_score = None, 0
     for i, row in enumerate(grid[:HEADER_SCAN_ROWS]):
         score = len({classify(c) for c in row if c} - {None})
@@ -162,7 +175,35 @@ def _pick_header(grid: list[list[str | None]], classify) -> tuple[list[str], int
             headers = [b if (b and classify(b)) else h for h, b in
                        zip(headers + [""] * (len(below) - len(headers)), below + [None] * (len(headers) - len(below)))]
             first_data += 1
-    return headers, first_data
+    return headers, best, first_data
+
+
+_SUBMITTER_KEYS = {normalise_header(label): key for key, labels in SUBMITTER_LABELS.items() for label in labels}
+
+
+def read_submitter(rows: list[list[str | None]]) -> dict[str, str]:
+    """The submitter block of a form (rows above its header): {"union", "name", "email", "phone"} as filled in.
+
+    A label is followed by its value in the next cell that is not the label again (merged cells repeat it) nor
+    another label; "区局工会：黄浦区总工会" in one cell works too."""
+    out: dict[str, str] = {}
+    for row in rows:
+        cells = [c for c in row if c]
+        for i, cell in enumerate(cells):
+            label, sep, rest = cell.replace("：", ":").partition(":")
+            key = _SUBMITTER_KEYS.get(normalise_header(label))
+            if key is None or key in out:
+                continue
+            if sep and rest.strip():
+                out[key] = rest.strip()
+                continue
+            for value in cells[i + 1:]:
+                if value == cell:
+                    continue
+                if normalise_header(value) not in _SUBMITTER_KEYS:
+                    out[key] = value.strip()
+                break
+    return out
 
 
 def _is_note_row(row: list[str | None]) -> bool:
@@ -182,17 +223,23 @@ def read_table(data: bytes, suffix: str, classify, *, encoding: str | None = Non
         grid = _grid_from_xlsx(data, sheet)
     else:
         grid = _grid_from_csv(data, encoding)
-    headers, start = _pick_header(grid, classify)
-    rows, numbers = [], []
+    headers, header_row, start = _pick_header(grid, classify)
+    stored = [i for i, h in enumerate(headers) if h and classify(h)]
+    rows, numbers, template_rows = [], [], 0
     for i in range(start, len(grid)):
-        row = grid[i]
-        if _is_note_row(row):
+        row = (grid[i] + [None] * len(headers))[:len(headers)]
+        if _is_note_row(grid[i]):
             continue
-        rows.append((row + [None] * len(headers))[:len(headers)])
+        if not any(row[j] for j in stored):  # only 序号 (the printed template's empty rows) or other form-only cells
+            template_rows += 1
+            continue
+        rows.append(row)
         numbers.append(i + 1)
-    table = RawTable(headers=headers, rows=rows, row_numbers=numbers)
+    table = RawTable(headers=headers, rows=rows, row_numbers=numbers, submitter=read_submitter(grid[:header_row]))
     if start > 1:
         table.notes.append(f"header found in row {start}; data starts in row {start + 1}")
+    if template_rows:
+        table.notes.append(f"{template_rows} rows with nothing but a number (序号) or form-only columns were skipped")
     return table
 
 

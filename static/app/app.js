@@ -33,7 +33,7 @@
       far: '您似乎不在上海，最近的地点也很远。', mapError: '地图加载失败，列表仍可使用。',
       ebike: '电动车约 {t}', walk: '步行约 {t}', min: '{n} 分钟', hr: '{h} 小时', hrMin: '{h} 小时 {m} 分钟',
       m: '{n} 米', km: '{n} 公里', open: '营业中', closed: '已关闭', closes: '{t} 关门', opens: '{t} 开门',
-      allDay: '24 小时开放', tomorrow: '明天', hoursUnknown: '开放时间未知',
+      allDay: '24 小时开放', tomorrow: '明天', hoursUnknown: '开放时间未知（请先电话确认）',
       address: '地址', hours: '开放时间', host: '所属单位', district2: '所在区', services: '服务设施',
       hiring: '即时快招', area: '面积', truckSpaces: '货车车位', mealPrice: '参考餐价', smart: '智能站点（扫码开门）',
       m2: '{n} 平方米', yuan: '约 {n} 元', spaces: '{n} 个', yes: '是', marketType: '市场类型',
@@ -66,7 +66,7 @@
       mapError: 'The map could not be loaded; the list still works.',
       ebike: '≈ {t} by e-bike', walk: '≈ {t} on foot', min: '{n} min', hr: '{h} h', hrMin: '{h} h {m} min',
       m: '{n} m', km: '{n} km', open: 'Open', closed: 'Closed', closes: 'closes {t}', opens: 'opens {t}',
-      allDay: 'Open 24 hours', tomorrow: 'tomorrow', hoursUnknown: 'Opening hours unknown',
+      allDay: 'Open 24 hours', tomorrow: 'tomorrow', hoursUnknown: 'Opening hours unknown (call before going)',
       address: 'Address', hours: 'Hours', host: 'Host', district2: 'District', services: 'Services',
       hiring: 'Walk-in hiring', area: 'Floor area', truckSpaces: 'Truck spaces', mealPrice: 'Typical meal',
       smart: 'Smart station (QR unlock)', m2: '{n} m²', yuan: '≈ ¥{n}', spaces: '{n}', yes: 'yes',
@@ -228,7 +228,10 @@
   }
   function statusParts(f) { // [badge class, badge text, change text]
     var open = isOpen(f);
-    if (open == null) return null;
+    if (open == null) { // no hours in this layer: no badge; a feature without hours: say they are unknown
+      var l = layerById[f.layer] || currentLayer();
+      return l && l.has_hours && !f.p.opening_hours ? ['unknown', t('hoursUnknown'), ''] : null;
+    }
     var st = hoursState(f.p.opening_hours), change = '';
     if (st && st[1]) change = t(open ? 'closes' : 'opens', { t: fmtChange(st[1]) });
     else if (open) change = t('allDay');
