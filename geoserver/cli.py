@@ -223,6 +223,8 @@ def plan(ctx, layer, radius_m, minutes, mode, services, open_at, demand, cell_m,
 
 def _datum(ctx, param, value):
     from .core.crs import normalise_datum
+    if value is None:
+        return None
     try:
         return normalise_datum(value)
     except ValueError as exc:
@@ -247,8 +249,9 @@ def _progress_bar(enabled):
 @main.command("import")
 @click.argument("layer")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--crs", "datum", required=True, callback=_datum,
-              help="Coordinate system of the file: wgs84 (GPS), gcj02 (Amap/Tencent) or bd09 (Baidu).")
+@click.option("--crs", "datum", callback=_datum,
+              help="Coordinate system of the file's coordinates: wgs84 (GPS), gcj02 (Amap/Tencent) or bd09 (Baidu); "
+                   "needed when the file has coordinates (rows without them are stored as pending, 待定位).")
 @click.option("--merge/--replace", "merge", default=True, show_default=True,
               help="Merge by id (add new, update existing, keep the rest) or replace the whole layer.")
 @click.option("--dry-run", is_flag=True, help="Check and report only; change nothing.")

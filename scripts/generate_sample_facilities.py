@@ -12,7 +12,9 @@ The model, so that maps and coverage figures look like a city and not like noise
   Huangpu River, Suzhou Creek and the coast) and outside rough outlines of the largest lakes (``WATER``);
 * driver homes cluster around logistics areas and expressway hubs (``LOGISTICS_HUBS``).
 
-Usage: ``python scripts/generate_sample_facilities.py [--seed 20261125] [--out data/geo]``
+Usage: ``python scripts/generate_sample_facilities.py [--seed 20261125] [--out data/geo] [--layers rest_rooms]``
+(each layer draws from its own random stream, so regenerating one layer leaves the others as they were; the first
+five share the original stream, in order)
 """
 
 from __future__ import annotations
@@ -207,6 +209,36 @@ def make_simple_layer(districts, rng, total, prefix, label, host, services, hour
     return rows
 
 
+REST_ROOM_HOSTS = ["地铁运营公司", "公交公司", "医院", "环卫所", "建筑工地项目部", "制造企业", "能源化工企业", "航空地服公司",
+                   "公厕管理所", "供电公司", "港口码头", "物流园区"]
+#: Workplace rest rooms follow shifts; the 申报汇总表 they are filed on has no opening hours, so many are unknown.
+REST_ROOM_HOURS = [("24/7", 25), ("Mo-Fr 08:00-18:00", 25), ("Mo-Su 06:00-22:00", 15), (None, 35)]
+REST_ROOM_SERVICES = {"water": 0.95, "microwave": 0.8, "fridge": 0.7, "cooling": 0.85, "heating": 0.5,
+                      "charging": 0.6, "toilet": 0.5, "massage_chair": 0.2, "reading": 0.3, "nursing_room": 0.15,
+                      "snacks": 0.3, "wifi": 0.5, "first_aid": 0.4, "fitness": 0.1}
+
+
+def make_rest_rooms(districts, rng, total=1000):
+    """职工工间休息室 at workplaces (1,000 built or improved in 2024), spread like the working population."""
+    counts = allocate(districts, total, {"central": 1.1, "mixed": 1.0, "suburban": 0.9})
+    rows = []
+    for _, d in districts.iterrows():
+        for xy in sample_in(d["land"], counts[d["id"]], rng, TOWN_CENTRES.get(d["id"], ()),
+                            clustered=0.0 if d["zone"] == "central" else 0.6):
+            n = len(rows) + 1
+            host = REST_ROOM_HOSTS[rng.integers(len(REST_ROOM_HOSTS))]
+            rec = base_record(f"RR{n:05d}", f"{d['name']}{host}职工工间休息室（示例{n:04d}）", d, xy, rng,
+                              pick_services(rng, REST_ROOM_SERVICES, always=("rest",)),
+                              pick_hours(rng, REST_ROOM_HOURS), f"{d['name']}{host}（示例）")
+            rec["area_m2"] = float(rng.integers(10, 60))
+            rows.append(rec)
+    return rows
+
+
+#: Layers drawn one after another from the seed's first stream (later layers have streams of their own).
+SHARED_STREAM = {"stations", "driver_homes", "gig_markets", "canteens", "fitness_stations"}
+
+
 def write_layer(rows, path: Path, layer: str) -> None:
     """Write a layer atomically (temporary file, then rename)."""
     gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
@@ -221,9 +253,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "geo")
+    parser.add_argument("--layers", default="all", help="comma-separated layers to write (default: all)")
     args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
+    wanted = None if args.layers == "all" else set(args.layers.split(","))
+    if wanted is not None and wanted & SHARED_STREAM and not SHARED_STREAM <= wanted:
+        parser.error(f"{', '.join(sorted(SHARED_STREAM))} share one random stream: regenerate them together")
     districts = load_districts(args.out / "districts.gpkg")
+    if wanted is None or "rest_rooms" in wanted:
+        write_layer(make_rest_rooms(districts, np.random.default_rng([args.seed, 6])), args.out / "rest_rooms.gpkg",
+                    "rest_rooms")
+    if wanted is not None and not wanted & SHARED_STREAM:
+        return
+    rng = np.random.default_rng(args.seed)
     write_layer(make_stations(districts, rng), args.out / "stations.gpkg", "stations")
     write_layer(make_driver_homes(districts, rng), args.out / "driver_homes.gpkg", "driver_homes")
     write_layer(make_gig_markets(districts, rng), args.out / "gig_markets.gpkg", "gig_markets")

@@ -20,7 +20,8 @@ def test_healthz(client):
     r = client.get("/healthz")
     assert r.status_code == 200
     assert r.json == {"status": "ok", "layers": {"stations": 3400, "driver_homes": 60, "gig_markets": 12,
-                                                 "canteens": 600, "fitness_stations": 110, "districts": 16}}
+                                                 "canteens": 600, "fitness_stations": 110, "rest_rooms": 1000,
+                                                 "districts": 16}}
 
 
 def test_layers_lists_titles_fields_and_vocabulary(client):

@@ -10,7 +10,7 @@ from geoserver.core.hours import validate
 from geoserver.core.service import DEFAULT_DATA_DIR
 
 EXPECTED_COUNTS = {"stations": 3400, "driver_homes": 60, "gig_markets": 12, "canteens": 600,
-                   "fitness_stations": 110, "districts": 16}
+                   "fitness_stations": 110, "rest_rooms": 1000, "districts": 16}
 
 
 def test_layer_counts(service):

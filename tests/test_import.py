@@ -384,14 +384,14 @@ def test_unknown_subdistrict(checker, tmp_path):
 
 
 def test_services_not_in_the_vocabulary_or_not_in_the_layer(checker, tmp_path):
-    report = check(checker, tmp_path, [row(services="补水、饮水机"), row(name="乙", services="按摩椅", lon="121.4921",
+    report = check(checker, tmp_path, [row(services="补水、饮水机"), row(name="乙", services="蒸汽浴", lon="121.4921",
                                                                      lat="31.2272"),
                                        row(name="丙", services="淋浴,补水", lon="121.4750", lat="31.2190")])
     assert problems(report) == [
         (2, "提供设施及服务", "service_unknown", "未知的服务“饮水机”，是否为“补水”（water）？",
          "unknown service '饮水机'; did you mean 'Drinking water' (补水, water)?"),
-        (3, "提供设施及服务", "service_unknown", f"未知的服务“按摩椅”（可用：{ALLOWED}）",
-         f"unknown service '按摩椅' (allowed: {ALLOWED})"),
+        (3, "提供设施及服务", "service_unknown", f"未知的服务“蒸汽浴”（可用：{ALLOWED}）",
+         f"unknown service '蒸汽浴' (allowed: {ALLOWED})"),
         (4, "提供设施及服务", "service_not_in_layer", f"本图层不提供服务“淋浴”（可用：{ALLOWED}）",
          f"service '淋浴' is not offered by this layer (allowed: {ALLOWED})"),
     ]

@@ -9,7 +9,8 @@ from geoserver.core.service import DEFAULT_LAYERS_DIR
 
 def test_bundled_specs_load_in_order():
     vocab, specs = load_specs(DEFAULT_LAYERS_DIR)
-    assert list(specs) == ["stations", "driver_homes", "gig_markets", "canteens", "fitness_stations", "districts"]
+    assert list(specs) == ["stations", "driver_homes", "gig_markets", "canteens", "fitness_stations", "rest_rooms",
+                           "districts"]
     st = specs["stations"]
     assert st.title_zh.startswith("工会驿站") and st.geometry_type == "Point"
     assert st.private_fields == ("contact_name", "contact_phone", "location_status", "location_source",

@@ -11,7 +11,7 @@ import pytest
 pytestmark = pytest.mark.external
 
 EXPECTED = {"stations": 3400, "driver_homes": 60, "gig_markets": 12, "canteens": 600, "fitness_stations": 110,
-            "districts": 16}
+            "rest_rooms": 1000, "districts": 16}
 
 
 def get(url, headers=None):

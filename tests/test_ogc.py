@@ -52,7 +52,7 @@ def test_openapi_document_is_valid(client):
 def test_collections_and_collection(client):
     cols = client.get("/ogc/collections").json["collections"]
     assert [c["id"] for c in cols] == ["stations", "driver_homes", "gig_markets", "canteens", "fitness_stations",
-                                       "districts"]
+                                       "rest_rooms", "districts"]
     st = client.get("/ogc/collections/stations").json
     minx, miny, maxx, maxy = st["extent"]["spatial"]["bbox"][0]
     assert 120.8 < minx < maxx < 122.3 and 30.6 < miny < maxy < 31.9

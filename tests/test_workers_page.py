@@ -79,11 +79,11 @@ def test_page_is_served_in_chinese_with_bootstrap(tiled_client, service):
     assert r.headers["Cache-Control"] == "no-cache" and r.headers["ETag"]
     html = r.get_data(as_text=True)
     assert '<html lang="zh-CN">' in html
-    for word in ("工会驿站地图", "定位我", "地图选点", "选区", "驿站", "司机之家", "零工市场", "就餐点", "健身驿站"):
+    for word in ("工会驿站地图", "定位我", "地图选点", "选区", "驿站", "司机之家", "零工市场", "就餐点", "健身驿站", "休息室"):
         assert word in html, word
     boot = boot_of(html)
     assert [la["id"] for la in boot["layers"]] == ["stations", "driver_homes", "gig_markets", "canteens",
-                                                    "fitness_stations"]
+                                                    "fitness_stations", "rest_rooms"]
     assert {la["id"]: la["count"] for la in boot["layers"]}["stations"] == 3400
     stations = boot["layers"][0]
     assert stations["cluster"] and "charging" in stations["services"] and stations["sample"]

@@ -350,6 +350,10 @@ class ColumnMapper:
             raise ImportFileError(f"mapping file names fields the layer {spec.id!r} does not have: "
                                   f"{', '.join(sorted(set(bad)))}; fields: {', '.join(sorted(names))}", "mapping")
 
+    def is_title(self, header) -> bool:
+        """A column title: it names a field, or a form-only column (序号, 覆盖企业数 …)."""
+        return self.classify(header) is not None or is_form_only(header)
+
     def classify(self, header) -> str | None:
         key = normalise_header(header)
         if not key:
@@ -368,6 +372,12 @@ class ColumnMapper:
             if len(targets) == 1:
                 return targets.pop()
         return None
+
+
+def is_form_only(header) -> bool:
+    """A column of the union's forms that is not stored (序号, 覆盖企业（单位）数, 计划投入资金 (元) …)."""
+    key = normalise_header(header)
+    return key in FORM_ONLY or re.sub(r"\(.*?\)", "", key) in FORM_ONLY
 
 
 # --- cell parsers -----------------------------------------------------------------------------------------
@@ -466,7 +476,8 @@ def read_input(path: Path, data: bytes | None, mapper: ColumnMapper, opts: Impor
     suffix = "".join(Path(path).suffixes[-1:]).lower()
     if suffix in TABLE_SUFFIXES:
         raw = data if data is not None else Path(path).read_bytes()
-        return read_table(raw, suffix, mapper.classify, encoding=opts.encoding, sheet=opts.sheet)
+        return read_table(raw, suffix, mapper.classify, encoding=opts.encoding, sheet=opts.sheet,
+                          is_header=mapper.is_title)
     if suffix in GIS_SUFFIXES:
         return read_gis(Path(path), encoding=opts.encoding, source_layer=opts.source_layer)
     raise ImportFileError(f"unsupported file type {suffix or '(none)'!r}: use .csv, .xlsx, .geojson, .gpkg or .shp",
@@ -496,8 +507,7 @@ class Importer:
         for i, header in enumerate(table.headers):
             target = mapper.classify(header)
             if target is None:
-                key = normalise_header(header)
-                if header and key not in FORM_ONLY and re.sub(r"\(.*?\)", "", key) not in FORM_ONLY:
+                if header and not is_form_only(header):
                     ignored.append(header)
                 continue
             if target in columns:

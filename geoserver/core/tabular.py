@@ -151,9 +151,12 @@ def _grid_from_xlsx(data: bytes, sheet: str | None) -> list[list[str | None]]:
     return grid
 
 
-def _pick_header(grid: list[list[str | None]], classify) -> tuple[list[str], int, int]:
-    """(headers, index of the header row, index of the first data row): the row naming most fields, joined with a
-    sub-header row below it."""
+def _pick_header(grid: list[list[str | None]], classify, is_header=None) -> tuple[list[str], int, int]:
+    """(headers, index of the (first) header row, index of the first data row): the row naming most fields, joined
+    with a second header level above or below it (坐标 over 经度 | 纬度; 地址 over 行政区 | 街镇 | 具体门牌号, the
+    other titles merged down both rows or written in either of them). ``is_header(text)``: also a column title
+    (form-only columns such as 序号 name no field but are titles all the same)."""
+    is_header = is_header or classify
     best, best_score = None, 0
     for i, row in enumerate(grid[:HEADER_SCAN_ROWS]):
         score = len({classify(c) for c in row if c} - {None})
@@ -163,19 +166,30 @@ def _pick_header(grid: list[list[str | None]], classify) -> tuple[list[str], int
         raise ImportFileError("no header row found in the first 15 rows: expected column names such as 名称, 行政区, "
                               "具体门牌号, 经度, 纬度 (or name, district, address, lon, lat)", "file")
     headers = [c or "" for c in grid[best]]
-    first_data = best + 1
-    if first_data < len(grid):  # a second header level (坐标 above 经度 | 纬度) adds fields the first one lacks
-        below = grid[first_data]
+    first_data, top = best + 1, best
+
+    def level(other: list[str | None]) -> bool:
+        """Another header level: it adds fields, and every cell names one, is a title, or repeats the cell beside
+        it in the header (a vertical merge); a data row whose cell happens to read like a column name ("区", "x")
+        is not taken for one."""
         mapped = {classify(c) for c in headers if c} - {None}
-        adds = {classify(c) for c in below if c} - {None} - mapped
-        # ... and looks like a header: every cell names a field or repeats the cell above (a vertical merge);
-        # a data row whose cell happens to read like a column name ("区", "x") is not taken for one
-        header_like = all(not c or classify(c) or c == h for c, h in zip(below, headers + [""] * len(below)))
-        if adds and header_like:
-            headers = [b if (b and classify(b)) else h for h, b in
-                       zip(headers + [""] * (len(below) - len(headers)), below + [None] * (len(headers) - len(below)))]
-            first_data += 1
-    return headers, best, first_data
+        adds = {classify(c) for c in other if c} - {None} - mapped
+        return bool(adds) and all(not c or is_header(c) or c == h
+                                  for c, h in zip(other, headers + [""] * len(other)))
+
+    def join(lower: list[str | None], upper: list[str | None]) -> list[str]:
+        width = max(len(lower), len(upper))
+        lower, upper = lower + [None] * (width - len(lower)), upper + [None] * (width - len(upper))
+        return [lo if (lo and classify(lo)) else up if (up and classify(up)) else (lo or up or "")
+                for lo, up in zip(lower, upper)]
+
+    if first_data < len(grid) and level(grid[first_data]):
+        headers = join(grid[first_data], headers)
+        first_data += 1
+    elif best > 0 and level(grid[best - 1]):
+        headers = join(headers, grid[best - 1])
+        top = best - 1
+    return headers, top, first_data
 
 
 _SUBMITTER_KEYS = {normalise_header(label): key for key, labels in SUBMITTER_LABELS.items() for label in labels}
@@ -217,13 +231,15 @@ def _is_note_row(row: list[str | None]) -> bool:
     return len(others) <= 1 or all(_TOTAL_RE.match(c) for c in others)
 
 
-def read_table(data: bytes, suffix: str, classify, *, encoding: str | None = None, sheet: str | None = None) -> RawTable:
-    """A CSV or XLSX file as a RawTable; ``classify(header) -> field or None`` finds the header row."""
+def read_table(data: bytes, suffix: str, classify, *, encoding: str | None = None, sheet: str | None = None,
+               is_header=None) -> RawTable:
+    """A CSV or XLSX file as a RawTable; ``classify(header) -> field or None`` finds the header row, ``is_header``
+    (default: classify) says which other texts are column titles too."""
     if suffix in (".xlsx", ".xlsm"):
         grid = _grid_from_xlsx(data, sheet)
     else:
         grid = _grid_from_csv(data, encoding)
-    headers, header_row, start = _pick_header(grid, classify)
+    headers, header_row, start = _pick_header(grid, classify, is_header)
     stored = [i for i, h in enumerate(headers) if h and classify(h)]
     rows, numbers, template_rows = [], [], 0
     for i in range(start, len(grid)):

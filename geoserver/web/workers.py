@@ -44,7 +44,7 @@ VENDOR_JS = ("leaflet/dist/leaflet.js", "leaflet.markercluster/dist/leaflet.mark
 #: Short names for the layer tabs (the specs' titles are long); other layers use their full titles.
 SHORT_TITLES = {"stations": ("驿站", "Rest stops"), "driver_homes": ("司机之家", "Driver homes"),
                 "gig_markets": ("零工市场", "Gig markets"), "canteens": ("就餐点", "Meals"),
-                "fitness_stations": ("健身驿站", "Fitness")}
+                "fitness_stations": ("健身驿站", "Fitness"), "rest_rooms": ("休息室", "Rest rooms")}
 #: Simplification of the district outlines for the no-base-map view (degrees, about 100 m).
 OUTLINE_TOLERANCE_DEG = 0.001
 
