@@ -32,14 +32,18 @@ def _load_service(ctx):
 @main.command()
 @click.pass_context
 def layers(ctx):
-    """Print each layer with its feature count and data version."""
+    """Print each layer with its feature count (public), pending rows (待定位, not public) and data version."""
     svc = _load_service(ctx)
     click.echo(f"data directory: {svc.data_dir}")
-    click.echo(f"{'layer':<18}{'features':>9}  {'data version':<18}{'modified (UTC)':<22}title")
+    click.echo(f"{'layer':<18}{'features':>9}{'pending':>9}  {'data version':<18}{'modified (UTC)':<22}title")
     for lid, layer in svc.layers.items():
         sample = " [SAMPLE DATA]" if layer.has_sample_data else ""
-        click.echo(f"{lid:<18}{layer.count:>9}  {layer.version:<18}{layer.modified:%Y-%m-%d %H:%M:%S}    "
+        pending = layer.pending_count if layer.spec.is_point else "-"
+        click.echo(f"{lid:<18}{layer.count:>9}{pending:>9}  {layer.version:<18}{layer.modified:%Y-%m-%d %H:%M:%S}    "
                    f"{layer.spec.title_zh}{sample}")
+    if any(layer.pending_count for layer in svc.layers.values()):
+        click.echo("pending rows have no confirmed position and are not public: 'geoserver geocode LAYER', or place "
+                   "them on the map in /admin")
 
 
 @main.command()
@@ -56,6 +60,8 @@ def serve(ctx, host, port, workers, threads):
     from granian.constants import Interfaces
 
     svc = _load_service(ctx)  # fail fast, with a clear message, before any worker starts
+    from .core.manage import DataManager
+    _run_domain(lambda: DataManager(svc).geocoder())  # a geocoder configured without a key, an unknown provider
     os.environ["GEOSERVER_DATA_DIR"] = str(svc.data_dir.resolve())
     os.environ["GEOSERVER_LAYERS_DIR"] = str(svc.layers_dir.resolve())
     from . import wsgi
@@ -231,7 +237,7 @@ def _datum(ctx, param, value):
         raise click.BadParameter(str(exc)) from None
 
 
-def _progress_bar(enabled):
+def _progress_bar(enabled, desc="checking"):
     """A per-row progress callback on stderr (tqdm), or None."""
     from tqdm import tqdm
     state = {}
@@ -239,7 +245,7 @@ def _progress_bar(enabled):
     def progress(done, total):
         if "bar" not in state:
             state["bar"] = tqdm(total=total, unit="row", file=sys.stderr, leave=False, dynamic_ncols=True,
-                                disable=not enabled, desc="checking")
+                                disable=not enabled, desc=desc)
         state["bar"].update(done - state["bar"].n)
         if done >= total:
             state["bar"].close()
@@ -271,10 +277,16 @@ def _progress_bar(enabled):
               "(default: import:<file name>).")
 @click.option("--who", default=None, help="Name recorded in the history and audit log (default: cli:<user>).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.option("--geocode/--no-geocode", default=True, show_default=True,
+              help="After the import, geocode the layer's pending rows (rows without coordinates) when a geocoder is "
+                   "configured (GEOSERVER_GEOCODER); a failure leaves them pending, never fails the import.")
 @click.pass_context
 def import_(ctx, layer, file, datum, merge, dry_run, skip_invalid, rejects, report_path, mapping, encoding, sheet,
-            source_layer, source_text, who, progress):
-    """Check FILE (CSV, XLSX, GeoJSON, GPKG, SHP) and import its rows into LAYER as a new version."""
+            source_layer, source_text, who, progress, geocode):
+    """Check FILE (CSV, XLSX, GeoJSON, GPKG, SHP) and import its rows into LAYER as a new version.
+
+    Rows without coordinates (the unions' 申报汇总表 has none) are stored as pending (待定位): kept with all their
+    fields, shown to staff, never public, until geocoded or placed on the map."""
     from pathlib import Path
 
     from .core.importer import ImportOptions, read_mapping_file
@@ -320,14 +332,50 @@ def import_(ctx, layer, file, datum, merge, dry_run, skip_invalid, rejects, repo
     c = outcome.change
     if c.version is None:
         click.echo(f"{layer}: no changes ({c.unchanged} features already as in the file); no new version")
+    else:
+        click.echo(f"{layer}: version {c.version}: {len(c.added)} added, {len(c.updated)} updated, {len(c.removed)} "
+                   f"removed, {c.unchanged} unchanged; {c.features} features (已导入)")
+    pending = svc.layer(layer).pending_count
+    if not pending:
         return
-    click.echo(f"{layer}: version {c.version}: {len(c.added)} added, {len(c.updated)} updated, {len(c.removed)} "
-               f"removed, {c.unchanged} unchanged; {c.features} features (已导入)")
+    click.echo(f"{layer}: {pending} rows pending (待定位): not public until geocoded or placed on the map")
+    if geocode and manager.geocoder() is not None:
+        _geocode_and_report(manager, layer, who or _actor(), False, False, show)
+    elif geocode:
+        click.echo("no geocoder configured (GEOSERVER_GEOCODER): place them on the map in /admin, or configure one "
+                   f"and run 'geoserver geocode {layer}'")
+
+
+def _actor():
+    from .core.store import default_actor
+    return default_actor()
+
+
+def _geocode_and_report(manager, layer, who, retry_failed, dry_run, show):
+    """Run the geocoder over LAYER's pending rows with a progress bar; print what it did."""
+    progress = _progress_bar(show, "geocoding")
+    result = _run_domain(lambda: manager.geocode(layer, who=who, retry_failed=retry_failed, dry_run=dry_run,
+                                                 progress=progress))
+    still = ", ".join(f"{n} {reason}" for reason, n in sorted(result.pending.items())) or "none"
+    click.echo(f"{layer}: geocoded {result.tried} pending rows with {result.provider} ({result.cached} of them from "
+               f"the cache alone): {len(result.located)} located, still pending: {still}")
+    if result.version is not None:
+        click.echo(f"{layer}: version {result.version} (located rows are public now)"
+                   + (f"; {result.skipped} rows changed meanwhile were left alone" if result.skipped else ""))
+    elif dry_run:
+        click.echo("dry run: nothing stored (仅检查，未修改数据); the answers are cached, a real run costs no new requests "
+                   "for them")
+    return result
 
 
 def _print_report(report, report_path):
-    click.echo(f"{report.filename}: {report.rows} rows, {len(report.records)} valid, {len(report.rejected_rows)} "
-               f"rejected, {len(report.errors)} errors, {len(report.problems) - len(report.errors)} warnings")
+    pending = f" ({report.pending} without coordinates: pending, 待定位)" if report.pending else ""
+    click.echo(f"{report.filename}: {report.rows} rows, {len(report.records)} valid{pending}, "
+               f"{len(report.rejected_rows)} rejected, {len(report.errors)} errors, "
+               f"{len(report.problems) - len(report.errors)} warnings")
+    if report.submitter:
+        labels = {"union": "区局工会", "name": "联系人", "email": "邮箱", "phone": "电话"}
+        click.echo("submitted by (填报): " + ", ".join(f"{labels.get(k, k)} {v}" for k, v in report.submitter.items()))
     mapped = ", ".join(f"{k} -> {v}" for k, v in report.mapping.items())
     click.echo(f"columns: {mapped}")
     for note in report.notes:
@@ -364,6 +412,32 @@ def _write_rejects(report, file, rejects):
     path.write_bytes(report.rejected_csv())
     click.echo(f"{len(report.rejected_rows)} rejected rows written to {path} (with a problems column) "
                f"(未通过的行已写入该文件)")
+
+
+@main.command()
+@click.argument("layer")
+@click.option("--retry-failed", is_flag=True,
+              help="Also ask again for rows the geocoder could not place before (not found, imprecise, another "
+                   "district); by default only rows never tried, or whose address changed.")
+@click.option("--dry-run", is_flag=True, help="Geocode and report, store nothing (the answers are cached).")
+@click.option("--who", default=None, help="Name recorded in the history and audit log (default: cli:<user>).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.pass_context
+def geocode(ctx, layer, retry_failed, dry_run, who, progress):
+    """Geocode LAYER's pending rows (待定位) with the configured geocoder and publish the precise ones.
+
+    Configure with GEOSERVER_GEOCODER (amap, tianditu, tencent, baidu), GEOSERVER_GEOCODER_KEY and optionally
+    GEOSERVER_GEOCODER_URL (an intranet proxy). An answer is accepted only at house-number, building or POI level
+    and inside the row's 行政区; the rest stay pending with the reason. Ctrl-C stops and keeps what was found."""
+    from .core.manage import DataManager
+
+    svc = _load_service(ctx)
+    manager = DataManager(svc)
+    _run_domain(lambda: manager.editable(layer))
+    show = sys.stderr.isatty() if progress is None else progress
+    result = _geocode_and_report(manager, layer, who or _actor(), retry_failed, dry_run, show)
+    if result.stopped:
+        raise click.ClickException(f"stopped early: {result.stopped}")
 
 
 @main.command()

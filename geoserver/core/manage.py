@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,12 @@ from .edit import ChangeResult, LayerEditor
 from .errors import InvalidQuery
 from .importer import ImportOptions, ImportReport, Importer, Reference
 from .store import LayerStore, Version
+
+
+class GeocoderNotConfigured(InvalidQuery):
+    """Geocoding was asked for but no geocoder is configured (the offline default)."""
+
+    code = "GeocoderNotConfigured"
 
 
 class ImportRefused(InvalidQuery):
@@ -33,17 +40,20 @@ class ImportOutcome:
         if self.change is not None:
             out["change"] = self.change.summary()
             out["data_version"] = self.change.data_version
+        out["pending_rows"] = self.report.pending
         return out
 
 
 class DataManager:
     """Imports and edits the layers of one GeoService's data directory."""
 
-    def __init__(self, service, state_dir: Path | None = None):
+    def __init__(self, service, state_dir: Path | None = None, geocoder_config: dict | None = None):
         self.service = service
         self.store = LayerStore(service.data_dir, state_dir)
         self.editor = LayerEditor(self.store, service.specs, service.vocab)
         self._reference = None
+        self._geocoder_config = geocoder_config       # GEOSERVER_GEOCODER* settings; None: the environment
+        self._geocoder = None
 
     @property
     def reference(self) -> Reference:
@@ -81,6 +91,9 @@ class DataManager:
         report = self.check(layer_id, path, opts, data=data, progress=progress)
         if dry_run:
             return ImportOutcome(report, None, dry_run=True)
+        missing_crs = next((p for p in report.file_errors if p.code == "crs_missing"), None)
+        if missing_crs is not None:
+            raise InvalidQuery(f"{missing_crs.en} ({missing_crs.zh}); nothing was imported", "crs")
         if report.file_errors or (report.errors and not skip_invalid):
             raise ImportRefused(f"{len(report.errors)} problems in {len(report.rejected_rows)} of {report.rows} rows; "
                                 "nothing was imported (fix them, or import the valid rows with skip-invalid)", report)
@@ -89,11 +102,13 @@ class DataManager:
                                 f"{self.service.layer(layer_id).count} features; nothing was changed", report)
         if not report.records:
             return ImportOutcome(report, ChangeResult(layer=layer_id, features=self.service.layer(layer_id).count))
+        summary = {"file": report.filename, "rows": report.rows, "rejected_rows": len(report.rejected_rows),
+                   "pending_rows": report.pending, "crs": opts.datum}
+        if report.submitter:   # the form's 区局工会 / 联系人 block: kept with the version, never published
+            summary["submitter"] = report.submitter
         change = self.editor.apply(
             layer_id, upserts=report.records, replace=opts.mode == "replace", partial=opts.mode != "replace",
-            who=who, action=f"import-{opts.mode}",
-            summary={"file": report.filename, "rows": report.rows, "rejected_rows": len(report.rejected_rows),
-                     "crs": opts.datum})
+            who=who, action=f"import-{opts.mode}", summary=summary)
         self.service.refresh(layer_id, force=True)
         return ImportOutcome(report, change)
 
@@ -111,6 +126,58 @@ class DataManager:
         headers, rows = export_rows(spec, self.service.vocab, records, geoms, datum)
         data = to_csv(headers, rows) if fmt == "csv" else to_xlsx(headers, rows, spec.title_zh)
         return data, len(rows)
+
+    # --- geocoding pending rows ---------------------------------------------------------------------------------
+    def geocoder(self):
+        """The configured geocoder with its cache in the state folder (the same address is never paid for twice),
+        or None: no geocoder is the offline default (rows stay pending until staff place them)."""
+        if self._geocoder is None:
+            from .geocode import CachedGeocoder, GeocodeCache, geocoder_from_env
+            config = self._geocoder_config if self._geocoder_config is not None else os.environ
+            geocoder = geocoder_from_env(config)
+            if geocoder is None:
+                return None
+            self.store.state_dir.mkdir(parents=True, exist_ok=True)
+            self._geocoder = CachedGeocoder(geocoder, GeocodeCache(self.store.state_dir / "geocode_cache.sqlite"))
+        return self._geocoder
+
+    def geocode(self, layer_id: str, *, who: str, retry_failed: bool = False, dry_run: bool = False, progress=None,
+                should_stop=None, geocoder=None):
+        """Geocode the layer's pending rows and store the answers as one new version (unless ``dry_run``).
+
+        Precise answers inside the row's district are published; the rest stay pending with a reason. A quota or
+        key error, a dead network or Ctrl-C end the run early: what was found until then is stored (answers are
+        cached, so running again costs nothing for them)."""
+        from .edit import read_records
+        from .locate import BatchResult, Locator, run_batch, select_rows
+        geocoder = geocoder or self.geocoder()
+        if geocoder is None:
+            raise GeocoderNotConfigured("no geocoder is configured: set GEOSERVER_GEOCODER (amap, tianditu, tencent "
+                                        "or baidu) and GEOSERVER_GEOCODER_KEY; without one, place pending rows on "
+                                        "the map in /admin", "geocoder")
+        self.service.refresh(layer_id, force=True)
+        spec = self.editable(layer_id).spec
+        records, _ = read_records(self.store.data_dir / spec.data_file, spec)
+        rows = select_rows(records, retry_failed)
+        result = BatchResult(layer=layer_id, provider=geocoder.name, dry_run=dry_run)
+        try:
+            run_batch(Locator(geocoder, self.reference), rows, result, refresh=retry_failed, progress=progress,
+                      should_stop=should_stop)
+        except KeyboardInterrupt:
+            result.stopped = "interrupted (Ctrl-C) / 已中断"
+        if not dry_run and result.upserts:
+            change = self.editor.apply(
+                layer_id, upserts=result.upserts, who=who, action="geocode",
+                summary={"geocoder": geocoder.name, "tried": result.tried, "located": len(result.located),
+                         "still_pending": result.pending, **({"stopped": result.stopped} if result.stopped else {})})
+            result.version, result.skipped = change.version, len(change.skipped)
+            self.service.refresh(layer_id, force=True)
+        return result
+
+    def pending_summary(self, layer_id: str) -> dict:
+        """{"pending": n, "by_reason": {reason: n}} of a layer (staff only)."""
+        layer = self.service.layer(layer_id)
+        return {"pending": layer.pending_count, "by_reason": layer.pending_by_reason()}
 
     def history(self, layer_id: str) -> tuple[list[Version], Version | None]:
         """(versions oldest first, the current one or None if the file was changed outside geoserver)."""

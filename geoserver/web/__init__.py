@@ -33,7 +33,13 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
                       # admin API: browser origins allowed to write (comma-separated); none by default
                       ADMIN_ORIGINS=os.environ.get("GEOSERVER_ADMIN_ORIGINS", ""),
                       ADMIN_TOKENS_FILE=os.environ.get("GEOSERVER_TOKENS_FILE"),
-                      ADMIN_MAX_UPLOAD_BYTES=int(os.environ.get("GEOSERVER_ADMIN_MAX_UPLOAD_BYTES", 20 << 20)))
+                      ADMIN_MAX_UPLOAD_BYTES=int(os.environ.get("GEOSERVER_ADMIN_MAX_UPLOAD_BYTES", 20 << 20)),
+                      # geocoding of pending rows (admin only): none by default (offline, intranet)
+                      GEOCODER=os.environ.get("GEOSERVER_GEOCODER"),
+                      GEOCODER_KEY=os.environ.get("GEOSERVER_GEOCODER_KEY"),
+                      GEOCODER_URL=os.environ.get("GEOSERVER_GEOCODER_URL"),
+                      GEOCODER_QPS=os.environ.get("GEOSERVER_GEOCODER_QPS"),
+                      GEOCODER_TIMEOUT_S=os.environ.get("GEOSERVER_GEOCODER_TIMEOUT_S"))
     if test_config:
         app.config.update(test_config)
     app.extensions["geoservice"] = service or GeoService(app.config["DATA_DIR"], app.config["LAYERS_DIR"])

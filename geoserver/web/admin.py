@@ -7,19 +7,26 @@ without a valid token, 403 for a layer the token may not change or a browser ori
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import math
 import re
 import tempfile
+import threading
+import time
 from pathlib import Path
+
+import numpy as np
 
 from flask import Blueprint, Response, current_app, g, request
 
 from ..core.auth import TokenStore, tokens_path
 from ..core.edit import EditConflict
-from ..core.errors import GeoServerError, InvalidQuery
+from ..core.data import split_services
+from ..core.errors import FeatureNotFound, GeoServerError, InvalidQuery
 from ..core.importer import ColumnMapper, ImportOptions
-from ..core.manage import DataManager, ImportRefused
+from ..core.layers import PENDING
+from ..core.manage import DataManager, GeocoderNotConfigured, ImportRefused
 from ..core.store import AlreadyCurrent, StoreError, VersionNotFound, parse_version
 from ..core.tabular import GIS_SUFFIXES, TABLE_SUFFIXES, ImportFileError, RawTable, cell_text
 from .http import check_params, json_response
@@ -45,13 +52,16 @@ class PreconditionFailed(GeoServerError):
 
 
 STATUS = {Unauthorized: 401, Forbidden: 403, EditConflict: 409, PreconditionFailed: 412, ImportRefused: 422,
-          StoreError: 503, VersionNotFound: 404, AlreadyCurrent: 409}
+          StoreError: 503, VersionNotFound: 404, AlreadyCurrent: 409, GeocoderNotConfigured: 503}
 
 
 def manager() -> DataManager:
     ext = current_app.extensions
     if "data_manager" not in ext:
-        ext["data_manager"] = DataManager(ext["geoservice"])
+        cfg = current_app.config
+        geocoder = {f"GEOSERVER_{k}": str(cfg[k]) for k in ("GEOCODER", "GEOCODER_KEY", "GEOCODER_URL",
+                                                           "GEOCODER_QPS", "GEOCODER_TIMEOUT_S") if cfg.get(k)}
+        ext["data_manager"] = DataManager(ext["geoservice"], geocoder_config=geocoder)
     return ext["data_manager"]
 
 
@@ -149,8 +159,37 @@ def admin_feature(layer, pos: int) -> dict:
     props = dict(feature["properties"])
     for name in layer.spec.private_fields:
         props[name] = _plain(row.get(name)) if name in layer.gdf.columns else None
+    if props.get("location_status") is None:
+        props["location_status"] = "located"   # data files from before the field
     feature["properties"] = props
     return feature
+
+
+def pending_feature(layer, i: int) -> dict:
+    """A pending row (待定位) as a Feature: every field, and its proposed point (a geocoder's imprecise answer, the
+    position before the address changed) or no geometry."""
+    row = layer.pending.iloc[i]
+    props = {"id": str(row["id"])}
+    for f in layer.spec.fields:
+        if f.name == "id":
+            continue
+        value = _plain(row.get(f.name)) if f.name in layer.pending.columns else None
+        props[f.name] = split_services(value) if f.type == "services" else value
+    props["location_status"] = PENDING
+    geom = row.geometry
+    geometry = None if geom is None or geom.is_empty else {
+        "type": "Point", "coordinates": [round(float(geom.x), 7), round(float(geom.y), 7)]}
+    return {"type": "Feature", "id": props["id"], "geometry": geometry, "properties": props}
+
+
+def staff_feature(layer, fid: str) -> dict:
+    """One feature, public or pending, with its private fields; 404 if the layer has no such id."""
+    pos = layer.position(fid)
+    if pos is not None:
+        return admin_feature(layer, pos)
+    if fid in layer.pending_ids:
+        return pending_feature(layer, int(np.flatnonzero(layer.pending["id"].astype(str).to_numpy() == fid)[0]))
+    raise FeatureNotFound(f"layer {layer.spec.id!r} has no feature {str(fid)[:60]!r}", "featureId")
 
 
 def _who() -> str:
@@ -182,13 +221,19 @@ def _if_match(layer) -> str | None:
 def layers():
     check_params(set())
     m = manager()
+    try:
+        geocoder = m.geocoder()
+    except GeoServerError as exc:   # misconfigured (a provider without a key): say so, keep the page working
+        log.error("geocoder not available: %s", exc.message)
+        geocoder = None
     out = []
     for lid in m.editable_ids():
         layer = m.service.layer(lid)
         versions, current = m.history(lid)
         spec = layer.spec
         vocab = m.service.vocab
-        out.append({"id": lid, "title_zh": spec.title_zh, "features": layer.count, "data_version": layer.version,
+        out.append({"id": lid, "title_zh": spec.title_zh, "features": layer.count, "pending": layer.pending_count,
+                    "pending_by_reason": layer.pending_by_reason(), "data_version": layer.version,
                     "version": current.number if current else None, "versions": len(versions),
                     "private_fields": list(spec.private_fields), "may_edit": g.operator.may_edit(lid),
                     "fields": [{"name": f.name, "type": f.type, "title_zh": f.title_zh, "title_en": f.title_en,
@@ -197,37 +242,52 @@ def layers():
                                for f in spec.fields if f.name not in ("district_code",)],
                     "services": [{"id": sv.id, "zh": sv.zh, "en": sv.en} for sv in vocab.services
                                  if sv.id in (spec.services or vocab.ids)]})
-    return json_response({"operator": g.operator.name, "layers": out}, cache="no-store")
+    return json_response({"operator": g.operator.name, "geocoder": geocoder.name if geocoder else None,
+                          "layers": out}, cache="no-store")
+
+
+LOCATION_STATUSES = ("located", PENDING)
 
 
 @bp.get("/layers/<layer>/features")
 def list_features(layer):
-    check_params({"limit", "offset", "q"})
+    """Features with their private fields: located ones first, then pending ones (待定位); ``location_status``
+    keeps one kind, ``q`` those whose id, name or address contains the text."""
+    check_params({"limit", "offset", "q", "location_status"})
     lay = manager().service.layer(layer)
     try:
         limit = min(max(int(request.args.get("limit", 100)), 1), 1000)
         offset = max(int(request.args.get("offset", 0)), 0)
     except ValueError:
         raise InvalidQuery("limit and offset must be whole numbers", "limit") from None
+    status = request.args.get("location_status", "").strip().lower()
+    if status and status not in LOCATION_STATUSES:
+        raise InvalidQuery(f"location_status must be {' or '.join(LOCATION_STATUSES)}", "location_status")
     query = request.args.get("q", "").strip().lower()[:100]
-    if query:  # id, name or address containing the text
-        matches = [i for i, p in enumerate(lay.properties)
-                   if any(query in str(p.get(k) or "").lower() for k in ("id", "name", "address"))]
-    else:
-        matches = range(lay.count)
-    feats = [admin_feature(lay, i) for i in matches[offset:offset + limit]]
+
+    def hit(values) -> bool:  # id, name or address containing the text
+        return not query or any(query in str(v or "").lower() for v in values)
+
+    located = [] if status == PENDING else \
+        [("l", i) for i, p in enumerate(lay.properties) if hit(p.get(k) for k in ("id", "name", "address"))]
+    pending = []
+    if status != "located" and lay.pending_count:
+        rows = lay.pending
+        columns = [rows[k].tolist() if k in rows.columns else [None] * len(rows) for k in ("id", "name", "address")]
+        pending = [("p", i) for i, values in enumerate(zip(*columns)) if hit(values)]
+    matches = located + pending
+    feats = [admin_feature(lay, i) if kind == "l" else pending_feature(lay, i)
+             for kind, i in matches[offset:offset + limit]]
     return json_response({"type": "FeatureCollection", "features": feats, "numberMatched": len(matches),
-                          "numberReturned": len(feats)}, content_type="application/geo+json", cache="no-store",
-                         headers={"ETag": _layer_etag(lay)})
+                          "numberReturned": len(feats), "numberPending": lay.pending_count},
+                         content_type="application/geo+json", cache="no-store", headers={"ETag": _layer_etag(lay)})
 
 
 @bp.get("/layers/<layer>/features/<fid>")
 def get_feature(layer, fid):
     check_params(set())
-    svc = manager().service
-    lay = svc.layer(layer)
-    pos = svc.feature_position(lay, fid)
-    return json_response(admin_feature(lay, pos), content_type="application/geo+json", cache="no-store",
+    lay = manager().service.layer(layer)
+    return json_response(staff_feature(lay, fid), content_type="application/geo+json", cache="no-store",
                          headers={"ETag": _layer_etag(lay)})
 
 
@@ -240,9 +300,11 @@ def _feature_body() -> dict:
         raise InvalidQuery("the body must be a GeoJSON Feature (\"type\": \"Feature\")", "type")
     geom = body.get("geometry")
     coords = geom.get("coordinates") if isinstance(geom, dict) else None
-    if not (isinstance(geom, dict) and geom.get("type") == "Point" and isinstance(coords, list) and len(coords) >= 2
+    if geom is not None and not (
+            isinstance(geom, dict) and geom.get("type") == "Point" and isinstance(coords, list) and len(coords) >= 2
             and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in coords[:2])):
-        raise InvalidQuery("geometry must be a GeoJSON Point with numeric [longitude, latitude]", "geometry")
+        raise InvalidQuery("geometry must be a GeoJSON Point with numeric [longitude, latitude], or null for a "
+                           "facility whose position is not known yet (stored as pending, 待定位)", "geometry")
     props = body.get("properties")
     if not isinstance(props, dict):
         raise InvalidQuery("properties must be a JSON object", "properties")
@@ -258,6 +320,10 @@ def _check_feature(layer_id: str, body: dict, fid: str | None, mode: str):
         props["id"] = fid
     elif body.get("id") is not None and "id" not in props:
         props["id"] = body["id"]
+    placed_by = props.pop("location_source", None) or "admin"
+    if placed_by not in PLACED_BY:
+        raise InvalidQuery(f"location_source may be {', '.join(PLACED_BY)} (how staff set the position)",
+                           "location_source")
     headers, cells = [], []
     for key, value in props.items():
         if isinstance(value, (dict,)):
@@ -266,9 +332,9 @@ def _check_feature(layer_id: str, body: dict, fid: str | None, mode: str):
             value = ",".join(str(v) for v in value)
         headers.append(str(key))
         cells.append(cell_text(value))
-    x, y = body["geometry"]["coordinates"][:2]
-    table = RawTable(headers=headers, rows=[cells], row_numbers=[1], row_label="feature", points=[(x, y)])
-    opts = ImportOptions(datum=_datum(), mode=mode, source="admin")
+    point = tuple(body["geometry"]["coordinates"][:2]) if body["geometry"] is not None else None
+    table = RawTable(headers=headers, rows=[cells], row_numbers=[1], row_label="feature", points=[point])
+    opts = ImportOptions(datum=_datum(), mode=mode, source="admin", location_source=placed_by)
     importer = manager().importer(layer_id)
     report = importer.check(table, ColumnMapper(importer.spec), opts, "request")
     unknown = report.ignored_columns
@@ -281,6 +347,10 @@ def _check_feature(layer_id: str, body: dict, fid: str | None, mode: str):
     return report.records[0], report
 
 
+#: How staff set a position through this API: dragged a pin on the /admin map, typed coordinates, or any client.
+PLACED_BY = ("map", "typed", "admin")
+
+
 def _datum() -> str:
     from ..core.crs import normalise_datum
     try:
@@ -290,10 +360,8 @@ def _datum() -> str:
 
 
 def _stored(layer_id: str, fid: str, change, status: int, headers: dict | None = None):
-    svc = manager().service
-    lay = svc.layer(layer_id)
-    body = {"feature": admin_feature(lay, svc.feature_position(lay, fid)), "change": change.summary(),
-            "data_version": lay.version}
+    lay = manager().service.layer(layer_id)
+    body = {"feature": staff_feature(lay, fid), "change": change.summary(), "data_version": lay.version}
     return json_response(body, status=status, cache="no-store", headers={"ETag": _layer_etag(lay), **(headers or {})})
 
 
@@ -314,7 +382,7 @@ def replace_feature(layer, fid):
     check_params({"crs"})
     m = manager()
     lay = m.service.layer(layer)
-    m.service.feature_position(lay, fid)
+    staff_feature(lay, fid)
     expect = _if_match(lay)
     record, _ = _check_feature(layer, _feature_body(), fid, "merge")
     change = m.editor.apply(layer, upserts=[record], update_only=True, partial=False, who=_who(), action="update",
@@ -328,7 +396,7 @@ def delete_feature(layer, fid):
     check_params(set())
     m = manager()
     lay = m.service.layer(layer)
-    m.service.feature_position(lay, fid)
+    staff_feature(lay, fid)
     expect = _if_match(lay)
     change = m.editor.apply(layer, deletes=[fid], who=_who(), action="delete", summary=_summary(),
                             expect_data_version=expect)
@@ -337,8 +405,8 @@ def delete_feature(layer, fid):
                           "data_version": m.service.layer(layer).version}, cache="no-store")
 
 
-def _flag(name: str) -> bool:
-    value = request.args.get(name, "false").strip().lower()
+def _flag(name: str, default: str = "false") -> bool:
+    value = request.args.get(name, default).strip().lower()
     if value not in ("true", "false", "1", "0", "yes", "no"):
         raise InvalidQuery(f"{name} must be true or false", name)
     return value in ("true", "1", "yes")
@@ -346,10 +414,9 @@ def _flag(name: str) -> bool:
 
 @bp.post("/layers/<layer>/import")
 def import_file(layer):
-    check_params({"crs", "mode", "dry_run", "skip_invalid", "filename", "encoding", "sheet", "source"})
-    if "crs" not in request.args:
-        raise InvalidQuery("say which coordinate system the file uses: crs=wgs84 (GPS), gcj02 (Amap/Tencent) or "
-                           "bd09 (Baidu)", "crs")
+    """Check and import a file; rows without coordinates are stored as pending (待定位) and, when a geocoder is
+    configured (and ``geocode`` is not false), a geocoding job is started for them (``geocode_job`` in the answer)."""
+    check_params({"crs", "mode", "dry_run", "skip_invalid", "filename", "encoding", "sheet", "source", "geocode"})
     mode = request.args.get("mode", "merge")
     if mode not in ("merge", "replace"):
         raise InvalidQuery("mode must be merge or replace", "mode")
@@ -364,8 +431,8 @@ def import_file(layer):
                               ".csv, .xlsx, .geojson, .gpkg or a zipped Shapefile (.zip)", "file")
     if not data:
         raise ImportFileError("the uploaded file is empty", "file")
-    opts = ImportOptions(datum=_datum(), encoding=request.args.get("encoding"), sheet=request.args.get("sheet"),
-                         source=request.args.get("source"), mode=mode)
+    opts = ImportOptions(datum=_datum() if "crs" in request.args else None, encoding=request.args.get("encoding"),
+                         sheet=request.args.get("sheet"), source=request.args.get("source"), mode=mode)
     m = manager()
     uploads = m.store.state_dir / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
@@ -377,6 +444,10 @@ def import_file(layer):
         outcome = m.import_file(layer, path, opts, who=_who(), dry_run=_flag("dry_run"),
                                 skip_invalid=_flag("skip_invalid"))
     body = outcome.to_dict()
+    body["pending"] = m.service.layer(layer).pending_count
+    geocode = _flag("geocode", "true")
+    if not outcome.dry_run and body["pending"] and geocode and m.geocoder() is not None:
+        body["geocode_job"] = _start_geocode_job(layer, retry_failed=False, dry_run=False)
     return json_response(body, cache="no-store")
 
 
@@ -422,4 +493,123 @@ def audit():
     except ValueError:
         raise InvalidQuery("limit must be a whole number", "limit") from None
     return json_response({"records": manager().store.audit_records(limit, request.args.get("layer"))},
+                         cache="no-store")
+
+
+# --- geocoding: jobs over a layer's pending rows, and an address search for the map --------------------------------
+def _start_geocode_job(layer: str, *, retry_failed: bool, dry_run: bool) -> dict:
+    """Start a background geocoding job for ``layer`` in this process (one per layer across all workers)."""
+    m = manager()
+    if m.geocoder() is None:
+        raise GeocoderNotConfigured("no geocoder is configured on this server (GEOSERVER_GEOCODER); place pending "
+                                    "rows on the map instead", "geocoder")
+    lock_path = m.store.state_dir / f"geocode-{layer}.lock"
+    m.store.state_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(lock_path, "a+b")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise EditConflict(f"a geocoding job for layer {layer!r} is already running; wait for it (or cancel it)",
+                           "layer") from None
+    store = current_app.extensions["jobs"]
+    job_id = store.create("geocode", {"layer": layer, "retry_failed": retry_failed, "dry_run": dry_run,
+                                      "operator": _who()})
+    app = current_app._get_current_object()
+    threading.Thread(target=_run_geocode_job, args=(app, m, store, job_id, handle, layer, _who(), retry_failed,
+                                                    dry_run), daemon=True).start()
+    url = f"/api/admin/jobs/{job_id}"
+    return {"job_id": job_id, "state": "running", "status_url": url}
+
+
+def _run_geocode_job(app, m: DataManager, store, job_id, handle, layer, who, retry_failed, dry_run) -> None:
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.5 or done >= total:
+            last[0] = now
+            store.update(job_id, progress=round(done / total, 4) if total else 1.0, message=f"{done}/{total}")
+
+    try:
+        result = m.geocode(layer, who=who, retry_failed=retry_failed, dry_run=dry_run, progress=progress,
+                           should_stop=lambda: store.cancel_requested(job_id))
+        state = "done" if not result.stopped else ("cancelled" if store.cancel_requested(job_id) else "stopped")
+        store.update(job_id, state=state, progress=1.0, message=result.stopped or "done", result=result.to_dict())
+    except GeoServerError as exc:
+        store.update(job_id, state="failed", message=exc.message, error=exc.to_dict())
+    except Exception:  # a job always ends in a state clients can read
+        app.logger.exception("geocoding job %s failed", job_id)
+        store.update(job_id, state="failed", message="internal error; it has been logged")
+    finally:
+        handle.close()   # releases the per-layer lock
+
+
+@bp.post("/layers/<layer>/geocode")
+def geocode_layer(layer):
+    """Geocode the layer's pending rows in the background: 202 with the job's URL."""
+    check_params(set())
+    body = request.get_json(silent=True) if request.data else {}
+    if not isinstance(body, dict) or set(body) - {"retry_failed", "dry_run"}:
+        raise InvalidQuery('the body may be {"retry_failed": true|false, "dry_run": true|false}', "body")
+    flags = {k: body.get(k, False) for k in ("retry_failed", "dry_run")}
+    for k, v in flags.items():
+        if not isinstance(v, bool):
+            raise InvalidQuery(f"{k} must be true or false", k)
+    job = _start_geocode_job(layer, **flags)
+    return json_response(job, status=202, cache="no-store", headers={"Location": job["status_url"]})
+
+
+def _geocode_job(job_id: str) -> dict:
+    state = current_app.extensions["jobs"].get(job_id)
+    if state.get("kind") != "geocode":
+        raise FeatureNotFound(f"no geocoding job {job_id[:40]!r}", "jobId")
+    layer = state["request"]["layer"]
+    if not g.operator.may_edit(layer):
+        raise Forbidden(f"operator {g.operator.name!r} may not see jobs of layer {layer!r}", "layer")
+    return state
+
+
+@bp.get("/jobs/<job_id>")
+def geocode_job(job_id):
+    check_params(set())
+    return json_response(_geocode_job(job_id), cache="no-store")
+
+
+@bp.delete("/jobs/<job_id>")
+def cancel_geocode_job(job_id):
+    """Stop a geocoding job: the rows answered so far are stored, the rest stay pending."""
+    check_params(set())
+    _geocode_job(job_id)
+    state = current_app.extensions["jobs"].request_cancel(job_id)
+    return json_response({"job_id": job_id, "state": state["state"], "cancel_requested": state["state"] == "running"},
+                         status=202, cache="no-store")
+
+
+@bp.get("/geocode")
+def search_address():
+    """Where the configured geocoder puts an address (the /admin map's search box): candidates in WGS84 with their
+    level, whether they are precise, and the district each lies in."""
+    check_params({"q", "district"})
+    text = request.args.get("q", "").strip()
+    if not text or len(text) > 200:
+        raise InvalidQuery("q must be an address or place name of 1 to 200 characters", "q")
+    m = manager()
+    geocoder = m.geocoder()
+    if geocoder is None:
+        raise GeocoderNotConfigured("no geocoder is configured on this server (GEOSERVER_GEOCODER): tap the map to "
+                                    "place the pin instead", "geocoder")
+    from ..core.locate import queries_for
+    district = request.args.get("district", "").strip()
+    query = queries_for({"address": text, "district": district})[0]
+    answer = geocoder.geocode(query)
+    ref = m.reference
+    wanted = ref.district_index(district) if district else None
+    out = []
+    for c in answer.candidates:
+        k = int(ref.locate(np.array([c.lon]), np.array([c.lat]))[0])
+        out.append({**c.to_dict(), "district": ref.districts[k].name if k >= 0 else None,
+                    "in_district": None if wanted is None else bool(
+                        k == wanted or (k >= 0 and ref.near_district(wanted, c.lon, c.lat)))})
+    return json_response({"query": query, "provider": geocoder.name, "cached": answer.cached, "candidates": out},
                          cache="no-store")

@@ -7,7 +7,7 @@ import time
 
 from flask import Blueprint, current_app, request, url_for
 
-from ..core.errors import GeoServerError
+from ..core.errors import FeatureNotFound, GeoServerError
 from ..core.jobs import JobStore
 from ..core.planning import build_problem, estimate_seconds, parse_siting_request, solve
 from .http import json_response
@@ -79,13 +79,22 @@ def _run_job(app, svc, store: JobStore, job_id: str, problem) -> None:
         store.update(job_id, state="failed", message="internal error; it has been logged")
 
 
+def _siting_job(job_id: str) -> dict:
+    """A siting job's state (other kinds of job, such as the admin API's geocoding, are not public)."""
+    state = jobs().get(job_id)
+    if state.get("kind") != "siting":
+        raise FeatureNotFound(f"no siting job {job_id[:40]!r}", "jobId")
+    return state
+
+
 @bp.get("/api/siting/jobs/<job_id>")
 def job(job_id):
-    return json_response(jobs().get(job_id), cache="no-store")
+    return json_response(_siting_job(job_id), cache="no-store")
 
 
 @bp.delete("/api/siting/jobs/<job_id>")
 def cancel_job(job_id):
+    _siting_job(job_id)
     state = jobs().request_cancel(job_id)
     return json_response({"job_id": job_id, "state": state["state"],
                           "cancel_requested": state["state"] == "running"}, status=202, cache="no-store")
