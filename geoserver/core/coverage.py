@@ -194,8 +194,13 @@ def compute_coverage(service, layer_id: str, catchment: Catchment, demand: Deman
     """Which demand is covered by ``layer_id``'s facilities (filtered by services / opening time)."""
     layer = service.point_layer(layer_id)
     positions = np.arange(layer.count)
-    if services or open_at is not None:
-        positions = positions[service.filter_mask(layer, positions, services, open_at)]
+    unknown_hours = 0
+    if services:
+        positions = positions[service.filter_mask(layer, positions, services)]
+    if open_at is not None:
+        if layer.hours is not None:   # facilities whose hours are unknown are not counted as open: say how many
+            unknown_hours = int(layer.hours.unknown_mask(positions).sum())
+        positions = positions[service.filter_mask(layer, positions, (), open_at)]
     fac_lon, fac_lat = layer.index.lon[positions], layer.index.lat[positions]
     if catchment.network is not None:
         found = catchment.network.nearest_source(fac_lon, fac_lat, demand.lon, demand.lat)
@@ -206,6 +211,8 @@ def compute_coverage(service, layer_id: str, catchment: Catchment, demand: Deman
         covered = dist <= catchment.straight_radius_m
     nearest = np.where(nearest >= 0, positions[np.maximum(nearest, 0)], -1) if len(positions) else nearest
     filters = {"services": list(services), "open_at": open_at.isoformat(timespec="minutes") if open_at else None}
+    if open_at is not None:
+        filters["hours_unknown_not_counted"] = unknown_hours
     return CoverageResult(layer=layer_id, facilities=int(len(positions)), catchment=catchment, demand=demand,
                           distance_m=dist, nearest_facility=nearest, covered=covered, filters=filters)
 

@@ -66,6 +66,11 @@ class HoursTable:
         lookup = {t: i for i, t in enumerate(uniques)}
         self.codes = np.fromiter((lookup[t] for t in texts), dtype=np.int32, count=len(texts))
 
+    def unknown_mask(self, indices: np.ndarray) -> np.ndarray:
+        """Boolean array: are the hours of each feature in ``indices`` unknown (no expression)?"""
+        unknown = np.array([e.parsed is None for e in self._expressions], dtype=bool)
+        return unknown[self.codes[indices]]
+
     def open_mask(self, indices: np.ndarray, at: datetime) -> np.ndarray:
         """Boolean array: is each feature in ``indices`` open at ``at`` (aware datetime)?"""
         codes = self.codes[indices]

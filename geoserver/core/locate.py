@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .geocode import GeocodeAnswer, GeocoderStop, GeocoderUnavailable
+from .geocode import GeocodeAnswer, GeocoderError, GeocoderStop, GeocoderUnavailable
 from .layers import PENDING
 
 #: Why a row is pending: (Chinese, English). ``None`` / no_coordinates / address_changed rows are geocoded by a
@@ -194,24 +194,24 @@ def run_batch(locator: Locator, rows: list[dict], result: BatchResult, *, refres
             placement = locator.place(rec, refresh=refresh and rec.get("location_reason") in FAILED)
             errors_in_a_row = 0
             result.cached += locator.requests == before
-        except GeocoderStop as exc:
+        except GeocoderStop as exc:     # quota or key: nothing more can be asked today
             result.stopped = exc.message
             break
-        except GeocoderUnavailable as exc:
-            errors_in_a_row += 1
+        except GeocoderError as exc:    # unreachable (counted: the service or network is down), or this address only
             placement = Placement(str(rec["id"]), "geocoder_error", f"{_message('geocoder_error')}（{exc.message}）")
-            if errors_in_a_row >= MAX_CONSECUTIVE_ERRORS:
-                result.tried += 1
-                result.upserts.append(placement.upsert(rec, locator.geocoder.name))
-                result.stopped = (f"the geocoder failed {errors_in_a_row} times in a row ({exc.message}); stopped, "
-                                  "the remaining rows stay pending / 地理编码服务连续失败，已停止")
-                break
+            if isinstance(exc, GeocoderUnavailable):
+                errors_in_a_row += 1
+                if errors_in_a_row >= MAX_CONSECUTIVE_ERRORS:
+                    result.stopped = (f"the geocoder failed {errors_in_a_row} times in a row ({exc.message}); "
+                                      "stopped, the remaining rows stay pending / 地理编码服务连续失败，已停止")
         result.tried += 1
         result.upserts.append(placement.upsert(rec, locator.geocoder.name))
         if placement.located:
             result.located.append(placement.id)
         else:
             result.pending[placement.reason] = result.pending.get(placement.reason, 0) + 1
+        if result.stopped:
+            break
     if progress is not None:
         progress(len(rows), len(rows))
     return result

@@ -461,6 +461,9 @@ def _method(coverage_result, heat_text: str) -> str:
         ftxt.append("services: " + ", ".join(filters["services"]))
     if filters.get("open_at"):
         ftxt.append("open at " + filters["open_at"])
+        if filters.get("hours_unknown_not_counted"):
+            ftxt.append(f"{filters['hours_unknown_not_counted']:,} facilities with unknown opening hours "
+                        "(开放时间未知) not counted as open")
     return ("<dl>"
             f"<dt>服务范围 Catchment</dt><dd>{e(coverage_result.catchment.describe())}</dd>"
             f"<dt>需求模型 Demand</dt><dd>{e(coverage_result.demand.description)} "
