@@ -29,6 +29,7 @@ import pytest
 import requests
 
 from geoserver.core import crs
+from tests.gcoord_truth import gcoord_datums
 from geoserver.core.geocode import (
     PROVIDERS,
     CachedGeocoder,
@@ -45,7 +46,6 @@ from geoserver.core.geocode import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-JS = ROOT / "tests" / "js"
 STANDIN_PATH = ROOT / "scripts" / "geocoder_standin.py"
 
 #: address, precision class, WGS84 truth (lon, lat), adcode, formatted
@@ -91,15 +91,7 @@ standin_module = _load_standin_module()
 @pytest.fixture(scope="module")
 def truth_datums():
     """GCJ-02 and BD-09 of every truth point, computed by gcoord under node (not by our crs module)."""
-    if not (JS / "node_modules" / "gcoord" / "package.json").exists():
-        subprocess.run(["bash", str(ROOT / "scripts" / "install_test_js.sh")], check=True, timeout=300)
-    script = ("const g = require(process.argv[1]); const pts = JSON.parse(process.argv[2]);"
-              "console.log(JSON.stringify(pts.map(p => ({gcj02: g.transform(p, g.WGS84, g.GCJ02),"
-              " bd09: g.transform(p, g.WGS84, g.BD09)}))));")
-    points = [list(p[2]) for p in PLACES]
-    out = subprocess.run(["node", "-e", script, str(JS / "node_modules" / "gcoord"), json.dumps(points)],
-                         check=True, capture_output=True, text=True, timeout=60)
-    return json.loads(out.stdout)
+    return gcoord_datums([p[2] for p in PLACES])
 
 
 @pytest.fixture(scope="module")
