@@ -1,10 +1,14 @@
-"""Private fields (contact_name, contact_phone) never leave the server except through the token-protected admin API.
+"""Private fields (contact_name, contact_phone) never leave the server except through the token-protected admin API;
+nor do pending rows (待定位: no confirmed position) and the submitter block of the unions' forms.
 
 Features of every editable layer get unique marker values in their private fields (an admin create, an admin
 replace of the first feature of each layer, an admin CSV import). Then every public route of the app is visited
 (generically, from the URL map, with real layer, feature and job ids and queries that make each return data), the
 public POST routes are called, filters on private fields are tried, and the CLI reports are written: the markers
-must appear nowhere, in no encoding, while the admin API shows them.
+must appear nowhere, in no encoding, while the admin API shows them. Pending rows carry a marker in their names (the
+printed 申报汇总表 imported without coordinates, a facility created without a position, a placed one whose address
+then changed, keeping its old point as a proposal) and the form's submitter a marker name: neither may appear in a
+public answer, and no public answer may carry a pending row's id.
 """
 
 from __future__ import annotations
@@ -26,10 +30,13 @@ from geoserver.core.auth import TokenStore, tokens_path
 from geoserver.core.service import GeoService
 from geoserver.web import create_app
 from geoserver.web.workers import VENDOR_CSS, VENDOR_JS
+from tests import seed_form
 from tests.conftest import ROOT
 
 MARK_NAME = "私密联系人甲"
 MARK_PHONE = "13912340000"
+MARK_PENDING = "待定位标记丙"        # in the names of pending rows
+MARK_SUBMITTER = "填报人标记丁"      # the form's 联系人姓名
 PRIVATE = ("contact_name", "contact_phone")
 SKIP_METHODS = {"HEAD", "OPTIONS"}
 #: Files to ask the static-asset routes for (those routes are visited too, though not counted as public data).
@@ -41,7 +48,7 @@ def marker_forms() -> list[str]:
     """The markers as they could appear in a body: raw, JSON \\u-escaped, HTML entities, URL-encoded, and the phone
     number with the usual separators."""
     out = []
-    for s in (MARK_NAME, MARK_PHONE):
+    for s in (MARK_NAME, MARK_PHONE, MARK_PENDING, MARK_SUBMITTER):
         out += [s, json.dumps(s)[1:-1], "".join(f"&#{ord(c)};" for c in s), "".join(f"&#x{ord(c):x};" for c in s),
                 urllib.parse.quote(s)]
     parts = (MARK_PHONE[:3], MARK_PHONE[3:7], MARK_PHONE[7:])
@@ -82,6 +89,8 @@ class World:
         self.client = self.app.test_client()
         self.admin = {"Authorization": f"Bearer {TokenStore(tokens_path(self.data_dir)).add('tester')}"}
         self.markers: dict[str, list[str]] = {}      # layer -> ids of features holding the markers
+        self.pending: dict[str, list[str]] = {}      # layer -> ids of pending rows
+        self.proposals: list[tuple[float, float]] = []   # points pending rows hold as proposals
         self.job_id = None
 
     def add_markers(self) -> None:
@@ -117,6 +126,39 @@ class World:
         new_id = next(str(fid) for fid, p in zip(stations.ids, stations.properties) if p["name"] == "标记驿站乙")
         self.markers["stations"].append(new_id)
 
+    def add_pending(self) -> None:
+        c = self.client
+        # the printed form, without coordinates (every row pending), its submitter block holding a marker
+        rows = [[f"{MARK_PENDING}{i}号休息室", *row[1:]] for i, row in enumerate(seed_form.ROWS)]
+        buf = io.BytesIO()
+        seed_form.write_xlsx(buf, rows, {**seed_form.SUBMITTER, "name": MARK_SUBMITTER})
+        r = c.post("/api/admin/layers/rest_rooms/import", headers=self.admin,
+                   data={"file": (io.BytesIO(buf.getvalue()), "申报汇总表.xlsx")}, content_type="multipart/form-data")
+        assert r.status_code == 200 and r.json["imported"] and r.json["pending_rows"] == 3, r.json
+        # a facility created without a position
+        body = {"type": "Feature", "geometry": None, "properties": {"name": f"{MARK_PENDING}驿站", "district": "黄浦区",
+                                                                    "address": "人民大道201号", "services": ["water"]}}
+        r = c.post("/api/admin/layers/stations/features", headers=self.admin, json=body)
+        assert r.status_code == 201, r.json
+        self.pending["stations"] = [r.json["feature"]["id"]]
+        # a placed rest room whose address then changes: pending again, its point kept as a proposal
+        body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [121.4760, 31.2320]},
+                "properties": {"name": f"{MARK_PENDING}提议休息室", "district": "黄浦区", "address": "人民大道202号",
+                               "services": ["rest"]}}
+        r = c.post("/api/admin/layers/rest_rooms/features", headers=self.admin, json=body)
+        assert r.status_code == 201, r.json
+        fid = r.json["feature"]["id"]
+        moved = f"编号,休息室名称,行政区,具体门牌号,提供设施及服务\n{fid},{MARK_PENDING}提议休息室,黄浦区,人民大道203号,休息\n"
+        r = c.post("/api/admin/layers/rest_rooms/import?mode=merge", headers=self.admin,
+                   data={"file": (io.BytesIO(moved.encode("utf-8")), "moved.csv")}, content_type="multipart/form-data")
+        assert r.status_code == 200 and r.json["change"]["updated"] == 1, r.json
+        listing = c.get("/api/admin/layers/rest_rooms/features?location_status=pending", headers=self.admin).json
+        self.pending["rest_rooms"] = [f["id"] for f in listing["features"]]
+        proposal = next(f for f in listing["features"] if f["id"] == fid)
+        assert proposal["properties"]["location_reason"] == "address_changed" and proposal["geometry"], proposal
+        self.proposals.append(tuple(proposal["geometry"]["coordinates"]))
+        assert len(self.pending["rest_rooms"]) == 4
+
     def run_job(self) -> None:
         """A finished background siting job, so /api/siting/jobs/<job_id> has a real id with a result."""
         r = self.client.post("/api/siting", json={"layer": "stations", "k": 2, "candidates": "both",
@@ -139,6 +181,7 @@ class World:
 def world(tmp_path_factory) -> World:
     w = World(tmp_path_factory.mktemp("private"))
     w.add_markers()
+    w.add_pending()
     w.run_job()
     return w
 
@@ -157,6 +200,19 @@ def test_admin_api_shows_the_markers(world):
     # and without the token the admin API says nothing
     anonymous = world.client.get(f"/api/admin/layers/stations/features/{world.markers['stations'][0]}")
     assert anonymous.status_code == 401 and not leaks(body_text(anonymous))
+
+
+def test_admin_api_shows_the_pending_rows_and_the_submitter(world):
+    c, auth = world.client, world.admin
+    for lid, ids in world.pending.items():
+        listing = c.get(f"/api/admin/layers/{lid}/features?location_status=pending", headers=auth).json
+        assert {f["id"] for f in listing["features"]} == set(ids)
+        assert all(MARK_PENDING in f["properties"]["name"] for f in listing["features"])
+    history = c.get("/api/admin/layers/rest_rooms/history", headers=auth).json["versions"]
+    assert any(v["summary"].get("submitter", {}).get("name") == MARK_SUBMITTER for v in history)
+    audit = c.get("/api/admin/audit?layer=rest_rooms", headers=auth).json["records"]
+    assert any(r.get("submitter", {}).get("name") == MARK_SUBMITTER for r in audit)
+    assert c.get("/api/admin/audit").status_code == 401
 
 
 # --- every public route ---------------------------------------------------------------------------------------------
@@ -202,6 +258,7 @@ def queries(world: World, rule, values: dict) -> list[str]:
             base = f"lon={lon}&lat={lat}&layer={layer_id}&k=50"
             out += [base, base + "&crs=gcj02", base + "&crs=bd09", base + "&services=water", base + "&open_now=true",
                     base + "&max_distance_m=5000"]
+        out += [f"lon={lon}&lat={lat}&layer=rest_rooms&k=500" for lon, lat in world.proposals]
     elif rule.rule.endswith("/items") and lid:
         out += ["limit=10000", "limit=10000&crs=gcj02", "limit=10000&f=json", "limit=10000&f=html",
                 "limit=10000&offset=0&crs=bd09"]
@@ -247,11 +304,13 @@ def test_no_public_route_shows_private_fields(world):
     found: list[tuple] = []
     seen_ids: set[str] = set()
     all_ids = {fid for ids in world.markers.values() for fid in ids}
+    pending_ids = {fid for ids in world.pending.values() for fid in ids}
     requests = 0
 
     def check(method: str, url: str, resp) -> None:
         text = body_text(resp)
         hits = leaks(text) + [f"header:{f}" for f in leaks(str(resp.headers))]
+        hits += [f"pending id {fid}" for fid in pending_ids if f'"{fid}"' in text]
         if hits:
             found.append((method, url, resp.status_code, hits))
         seen_ids.update(fid for fid in all_ids if f'"{fid}"' in text)
