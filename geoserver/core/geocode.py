@@ -571,6 +571,7 @@ class GeocodeCache:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("CREATE TABLE IF NOT EXISTS geocode (provider TEXT NOT NULL, city TEXT NOT NULL, "
@@ -579,12 +580,15 @@ class GeocodeCache:
 
     @contextlib.contextmanager
     def _connect(self):
-        """A short-lived autocommit connection: cheap, and safe across threads and processes."""
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        try:
-            yield db
-        finally:
-            db.close()
+        """This thread's autocommit connection (opened once per thread; sqlite connections must not be shared
+        between threads). ``synchronous=NORMAL`` in WAL mode: a crash of the process loses nothing, a power cut
+        at worst the last answers, which are asked again; each answer stored is one cheap append, not an fsync."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        yield db
 
     def get(self, provider: str, query: str, city: str) -> GeocodeAnswer | None:
         query = normalise_query(query)
