@@ -63,7 +63,8 @@ def build(svc, base_url: str) -> dict:
     }
     for lid, layer in svc.layers.items():
         spec = layer.spec
-        props = {f.name: {**FIELD_SCHEMAS[f.type], "title": f"{f.title_zh} / {f.title_en}"}
+        props = {f.name: {**FIELD_SCHEMAS[f.type], "title": f"{f.title_zh} / {f.title_en}",
+                          **({} if f.required else {"nullable": True})}   # e.g. opening_hours: null = unknown
                  for f in spec.public_fields}
         filters = [_param(f.name, f"Only features whose {f.name} equals one of these comma-separated values"
                           + (" (Chinese name, code or English name)" if f.name == "district" else ""),
