@@ -365,3 +365,23 @@ def test_without_a_geocoder_nothing_breaks(data_dir, form):
     assert job.status_code == 503 and job.json["code"] == "GeocoderNotConfigured"
     search = client.get("/api/admin/geocode?q=人民大道120号", headers=auth)
     assert search.status_code == 503 and "tap the map" in search.json["description"]
+
+
+def test_coordinates_added_in_excel_place_the_pending_rows(data_dir, tmp_path):
+    """The form imported without coordinates, then sent again with 经度/纬度 typed in (no 编号 column): the pending
+    rows are placed, not duplicated."""
+    form = seed_form.write_xlsx(tmp_path / "form.xlsx")
+    assert cli("--data-dir", data_dir, "import", "rest_rooms", form).exit_code == 0
+    (lon, lat) = TRUTH["人民大道120号"]
+    gx, gy = crs.wgs84_to_gcj02(lon, lat)
+    path = tmp_path / "with_coordinates.csv"
+    path.write_text("休息室名称,行政区,具体门牌号,提供设施及服务,经度,纬度\n"
+                    f"{NAMES[0]},黄浦区,人民大道120号,休息,{float(gx):.7f},{float(gy):.7f}\n", encoding="utf-8")
+    result = cli("--data-dir", data_dir, "import", "rest_rooms", path, "--crs", "gcj02")
+    assert result.exit_code == 0, result.output
+    assert "0 added, 1 updated, 0 removed" in result.output
+    layer = GeoService(data_dir=data_dir).layer("rest_rooms")
+    assert (layer.count, layer.pending_count) == (1001, 2)
+    pos = next(i for i, p in enumerate(layer.properties) if p["name"] == NAMES[0])
+    assert float(crs.geodesic_distance_m(layer.index.lon[pos], layer.index.lat[pos], lon, lat)) < 0.05
+    assert layer.gdf.iloc[pos]["location_source"] == "file"

@@ -842,32 +842,37 @@ class Importer:
     def _adopt_ids(self, records, opts):
         """Merge mode, rows without an id: one existing feature of the same name within a few metres is the same
         facility (a form sent again), so the row updates it instead of adding a duplicate. A row without
-        coordinates is the same facility as the one existing feature (placed or pending) of its name and district."""
-        if opts.mode != "merge":
+        coordinates is the one existing feature (placed or pending) of its name and district; a row with
+        coordinates and no such neighbour may be the one pending row of its name and district (now placed)."""
+        if opts.mode != "merge" or self.existing is None:
             return
-        self._adopt_unplaced([r for r in records if "id" not in r and "_lon" not in r and r.get("name")])
         todo = [r for r in records if "id" not in r and "_lon" in r and r.get("name")]
         existing = self._existing_points() if todo else None
-        if existing is None:
-            return
-        ex_x, ex_y, tree = existing
-        x, y = crs.to_metric(np.array([r["_lon"] for r in todo]), np.array([r["_lat"] for r in todo]))
-        for rec, near in zip(todo, tree.query_ball_point(np.column_stack([x, y]), NEAR_DUPLICATE_M)):
-            same = [p for p in near if name_key(str(self.existing.properties[p].get("name", ""))) ==
-                    name_key(rec["name"])]
-            if len(same) == 1:
-                rec["id"] = str(self.existing.ids[same[0]])
+        if existing is not None:
+            ex_x, ex_y, tree = existing
+            x, y = crs.to_metric(np.array([r["_lon"] for r in todo]), np.array([r["_lat"] for r in todo]))
+            for rec, near in zip(todo, tree.query_ball_point(np.column_stack([x, y]), NEAR_DUPLICATE_M)):
+                same = [p for p in near if name_key(str(self.existing.properties[p].get("name", ""))) ==
+                        name_key(rec["name"])]
+                if len(same) == 1:
+                    rec["id"] = str(self.existing.ids[same[0]])
+        placed = [r for r in todo if "id" not in r]
+        unplaced = [r for r in records if "id" not in r and "_lon" not in r and r.get("name")]
+        self._adopt_by_name(unplaced, pending_only=False)
+        self._adopt_by_name(placed, pending_only=True)
 
-    def _adopt_unplaced(self, todo: list[dict]) -> None:
+    def _adopt_by_name(self, todo: list[dict], pending_only: bool) -> None:
+        """Give each row the id of the one existing feature with its name and district (pending ones only, or all)."""
         layer = self.existing
-        if not todo or layer is None:
+        if not todo:
             return
-        by_key: dict[tuple, list[str]] = {}
-        rows = [(str(p["id"]), p.get("name"), p.get("district_code")) for p in layer.properties]
+        rows = [] if pending_only else [(str(p["id"]), p.get("name"), p.get("district_code"))
+                                        for p in layer.properties]
         if layer.pending_count:
             pend = layer.pending
             rows += [(str(i), n, d) for i, n, d in zip(pend["id"], pend["name"], pend.get(
                 "district_code", [None] * len(pend)))]
+        by_key: dict[tuple, list[str]] = {}
         for fid, name, code in rows:
             by_key.setdefault((name_key(str(name or "")), code or None), []).append(fid)
         for rec in todo:
