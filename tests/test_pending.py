@@ -385,3 +385,22 @@ def test_coordinates_added_in_excel_place_the_pending_rows(data_dir, tmp_path):
     pos = next(i for i, p in enumerate(layer.properties) if p["name"] == NAMES[0])
     assert float(crs.geodesic_distance_m(layer.index.lon[pos], layer.index.lat[pos], lon, lat)) < 0.05
     assert layer.gdf.iloc[pos]["location_source"] == "file"
+
+
+def test_rest_rooms_are_a_layer_like_the_others(client):
+    """The rest-room layer in nearest, the OGC API, coverage, siting and the planning page."""
+    near = client.get("/api/nearest?layer=rest_rooms&lon=121.4737&lat=31.2304&k=3&services=冰箱").json["features"]
+    assert len(near) == 3 and all("fridge" in f["properties"]["services"] for f in near)
+    assert all(f["properties"]["source"] == "sample" and "示例" in f["properties"]["name"] for f in near)
+    col = client.get("/ogc/collections/rest_rooms").json
+    assert col["title"] == "职工工间休息室 / Workplace rest rooms"
+    assert client.get("/ogc/collections/rest_rooms/items?limit=1").json["numberMatched"] == 1000
+    cov = client.get("/api/coverage?layer=rest_rooms&radius_m=500").json
+    assert (cov["facilities"], cov["totals"]["covered_pct"]) == (1000, 29.02)
+    plan = client.post("/api/siting", json={"layer": "rest_rooms", "k": 3, "radius_m": 500}).json
+    assert len(plan["sites"]["features"]) == 3
+    page = client.get("/planning?layer=rest_rooms&radius_m=500&k=0")
+    assert page.status_code == 200 and "职工工间休息室" in page.get_data(as_text=True)
+    spec = client.get("/api/layers").json
+    rest = next(la for la in spec["layers"] if la["id"] == "rest_rooms")
+    assert {s["id"] for s in rest["services"]} >= {"fridge", "massage_chair", "nursing_room", "snacks"}
