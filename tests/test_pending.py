@@ -404,3 +404,23 @@ def test_rest_rooms_are_a_layer_like_the_others(client):
     spec = client.get("/api/layers").json
     rest = next(la for la in spec["layers"] if la["id"] == "rest_rooms")
     assert {s["id"] for s in rest["services"]} >= {"fridge", "massage_chair", "nursing_room", "snacks"}
+
+
+def test_a_layer_with_only_pending_rows_answers_empty(data_dir, form):
+    """The printed form as the whole layer (--replace): no public point yet, and every public route says so
+    calmly (empty lists, zero coverage), never 'not a point layer' or a 500."""
+    assert cli("--data-dir", data_dir, "import", "rest_rooms", form, "--replace").exit_code == 0
+    svc = GeoService(data_dir=data_dir)
+    assert (svc.layer("rest_rooms").count, svc.layer("rest_rooms").pending_count) == (0, 3)
+    client = create_app(service=svc).test_client()
+    near = client.get("/api/nearest?layer=rest_rooms&lon=121.4737&lat=31.2304")
+    assert near.status_code == 200 and near.json["features"] == []
+    batch = client.post("/api/nearest", json={"layer": "rest_rooms", "points": [[121.47, 31.23]]})
+    assert batch.status_code == 200 and batch.json["results"][0]["features"] == []
+    assert client.get("/ogc/collections/rest_rooms/items?bbox=121,31,122,32").json["numberMatched"] == 0
+    cov = client.get("/api/coverage?layer=rest_rooms&radius_m=500").json
+    assert (cov["facilities"], cov["totals"]["covered_pct"]) == (0, 0.0)
+    assert client.get("/planning?layer=rest_rooms&radius_m=500&k=0").status_code == 200
+    assert client.post("/api/siting", json={"layer": "rest_rooms", "k": 2, "radius_m": 500}).status_code == 200
+    boot = client.get("/").get_data(as_text=True)
+    assert '"id": "rest_rooms"' in boot or '"id":"rest_rooms"' in boot

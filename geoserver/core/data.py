@@ -192,6 +192,9 @@ def load_layer(spec: LayerSpec, vocab: ServiceVocabulary, data_dir: Path) -> Lay
     elif unplaced.any():
         raise DataError(f"layer {spec.id}: {path.name} has features without geometry")
     geoms = gdf.geometry.values
+    if spec.is_point and len(geoms) and not bool(np.all(shapely.get_type_id(np.asarray(geoms, dtype=object)) == 0)):
+        raise DataError(f"layer {spec.id}: {path.name} has geometries that are not points, but the layer is a point "
+                        "layer")
     ids = gdf["id"].astype(str).to_numpy()
 
     bits = {sid: vocab.bit(sid) for sid in (spec.services or vocab.ids)}
@@ -219,7 +222,7 @@ def load_layer(spec: LayerSpec, vocab: ServiceVocabulary, data_dir: Path) -> Lay
     return Layer(
         spec=spec, gdf=gdf, version=file_version(path),
         modified=datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).replace(microsecond=0),
-        index=SpatialIndex(np.asarray(geoms, dtype=object)), ids=ids, properties=properties,
+        index=SpatialIndex(np.asarray(geoms, dtype=object), point_layer=spec.is_point), ids=ids, properties=properties,
         service_mask=mask, hours=HoursTable(gdf["opening_hours"].tolist()) if has_hours else None, pending=pending,
         _position_of={fid: i for i, fid in enumerate(ids)},
     )

@@ -18,10 +18,13 @@ from . import crs
 class SpatialIndex:
     """Index over a fixed array of WGS84 shapely geometries (positions 0..n-1)."""
 
-    def __init__(self, geometries: np.ndarray):
+    def __init__(self, geometries: np.ndarray, point_layer: bool | None = None):
+        """``point_layer``: what the layer's spec says (a point layer stays one when it has no public point yet:
+        every row pending); None: decided from the geometries."""
         self.geometries = np.asarray(geometries, dtype=object)
         self.size = len(self.geometries)
-        self.is_point = bool(self.size) and bool(np.all(shapely.get_type_id(self.geometries) == 0))
+        all_points = bool(np.all(shapely.get_type_id(self.geometries) == 0))
+        self.is_point = all_points if point_layer is not None and point_layer else (bool(self.size) and all_points)
         bounds = shapely.bounds(self.geometries) if self.size else np.empty((0, 4))
         props = rtree_index.Property()
         props.leaf_capacity = 32
@@ -34,7 +37,7 @@ class SpatialIndex:
             self.lon = shapely.get_x(self.geometries)
             self.lat = shapely.get_y(self.geometries)
             x, y = crs.to_metric(self.lon, self.lat)
-            self._kdtree = cKDTree(np.column_stack([x, y]))
+            self._kdtree = cKDTree(np.column_stack([x, y]).reshape(-1, 2))
         else:
             self.lon = self.lat = None
             self._kdtree = None
@@ -56,6 +59,8 @@ class SpatialIndex:
         if self._kdtree is None:
             raise TypeError("nearest queries need a point layer")
         k = min(k, self.size)
+        if k == 0:
+            return np.empty(0), np.empty(0, dtype=np.int64)
         dist, pos = self._kdtree.query((x, y), k=k, distance_upper_bound=upper_m)
         dist = np.atleast_1d(dist)
         pos = np.atleast_1d(pos)
