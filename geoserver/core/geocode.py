@@ -293,6 +293,14 @@ class Geocoder:
                 for x, y, (_, _, level, precise, formatted, adcode) in zip(lon, lat, rows, strict=True)]
 
 
+def _int_status(body: dict) -> int | None:
+    """A numeric ``status`` field (Tencent, Baidu), or None when the answer has none: not the provider's JSON."""
+    try:
+        return int(body["status"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _float(value) -> float:
     try:
         return float(value)
@@ -396,11 +404,8 @@ class TencentGeocoder(Geocoder):
         return "/ws/geocoder/v1/", {"address": _with_city(query, city), "key": self._key}
 
     def _parse(self, http_status, body):
-        if "status" not in body:
-            return None
-        try:
-            status = int(body.get("status"))
-        except (TypeError, ValueError):
+        status = _int_status(body)
+        if status is None:
             return None
         detail = f"{body.get('message', '')}, status {status}"
         if status == 0:
@@ -445,11 +450,8 @@ class BaiduGeocoder(Geocoder):
         return "/geocoding/v3/", params
 
     def _parse(self, http_status, body):
-        if "status" not in body:
-            return None
-        try:
-            status = int(body.get("status"))
-        except (TypeError, ValueError):
+        status = _int_status(body)
+        if status is None:
             return None
         message = str(body.get("msg") or body.get("message") or "")
         detail = f"{message}, status {status}"
