@@ -12,6 +12,7 @@ would leave the machine is aborted, so a test can assert that a page loads nothi
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 from contextlib import contextmanager
@@ -142,3 +143,56 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path))
     return path
+
+
+# --- helpers for map pages ------------------------------------------------------------------------------------------
+#: A 1×1 light-grey PNG: every tile of the local tile stand-in.
+TILE_PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGN48uw+"
+                            "AAVbAqreYAy2AAAAAElFTkSuQmCC")
+
+
+@contextmanager
+def tile_server():
+    """A tile server on 127.0.0.1 answering every GET with TILE_PNG (no internet in tests); yields an object with
+    ``url`` (``http://127.0.0.1:PORT``) and ``paths`` (the paths asked for, in order)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    paths: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            paths.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(TILE_PNG)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(TILE_PNG)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+
+    class Tiles:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+
+    Tiles.paths = paths
+    try:
+        yield Tiles
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def drag(page, start: tuple[float, float], end: tuple[float, float], steps: int = 12) -> None:
+    """Drag with the mouse from ``start`` to ``end`` (viewport pixels): down, move in ``steps``, up."""
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=steps)
+    page.mouse.up()

@@ -206,7 +206,7 @@ def index():
     template_path = APP_DIR / "index.html"
     template = _template(str(template_path), template_path.stat().st_mtime_ns)
     html = template.render(boot=bootstrap(svc), css_version=asset_version("app.css"),
-                           js_version=asset_version("app.js"))
+                           js_version=asset_version("app.js"), datum_version=asset_version("datum.js"))
     body = html.encode("utf-8")
     etag = etag_for("workers-page", hashlib.blake2b(body, digest_size=12).hexdigest())
     if not_modified(etag):
@@ -226,17 +226,23 @@ def index():
 
 @bp.get("/admin")
 def admin_page():
-    """The data-management page (import, versions, audit). It holds no data: everything comes from the admin API
-    with the operator's token, so the page itself is public."""
+    """The data-management page (import, versions, audit, the pending queue and the placing map). It holds no
+    facility data: everything comes from the admin API with the operator's token, so the page itself is public. Its
+    bootstrap carries only what ``/`` publishes too: the base maps, Leaflet's URLs, the district outlines' URL."""
     check_params(set())
     template_path = APP_DIR / "admin.html"
     template = _template(str(template_path), template_path.stat().st_mtime_ns)
-    html = template.render(css_version=asset_version("admin.css"), js_version=asset_version("admin.js"))
+    boot = {"basemaps": base_maps(),
+            "vendor": {"css": ["/static/vendor/" + VENDOR_CSS[0]], "js": ["/static/vendor/" + VENDOR_JS[0]]},
+            "api": {"districts": "/app/districts.geojson"}}
+    html = template.render(boot=boot, css_version=asset_version("admin.css"), js_version=asset_version("admin.js"),
+                           datum_version=asset_version("datum.js"))
     resp = Response(html.encode("utf-8"), content_type="text/html; charset=utf-8")
     resp.headers["Cache-Control"] = "no-store"
+    # tiles come from the hosts the operator configures (any http/https host, as on /)
     resp.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; connect-src 'self'; "
-        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+        "default-src 'self'; img-src 'self' data: blob: http: https:; script-src 'self'; style-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Referrer-Policy"] = "no-referrer"
     resp.headers["X-Frame-Options"] = "DENY"

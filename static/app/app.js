@@ -135,40 +135,9 @@
   }
   function label(obj, zhKey, enKey) { return S.lang === 'en' ? (obj[enKey] || obj[zhKey]) : obj[zhKey]; }
 
-  // --- coordinates: GCJ-02 (published formula, constants as in geoserver/core/crs.py) ---------------------------
-  var GCJ_A = 6378245.0, GCJ_EE = 0.00669342162296594323, PI = Math.PI;
-  function outOfChina(lon, lat) { return lon < 72.004 || lon > 137.8347 || lat < 0.8293 || lat > 55.8271; }
-  function gcjOffsets(lon, lat) {
-    var x = lon - 105.0, y = lat - 35.0;
-    var common = (20.0 * Math.sin(6.0 * x * PI) + 20.0 * Math.sin(2.0 * x * PI)) * 2.0 / 3.0;
-    var dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x)) + common;
-    dlat += (20.0 * Math.sin(y * PI) + 40.0 * Math.sin(y / 3.0 * PI)) * 2.0 / 3.0;
-    dlat += (160.0 * Math.sin(y / 12.0 * PI) + 320.0 * Math.sin(y * PI / 30.0)) * 2.0 / 3.0;
-    var dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x)) + common;
-    dlon += (20.0 * Math.sin(x * PI) + 40.0 * Math.sin(x / 3.0 * PI)) * 2.0 / 3.0;
-    dlon += (150.0 * Math.sin(x / 12.0 * PI) + 300.0 * Math.sin(x / 30.0 * PI)) * 2.0 / 3.0;
-    var radlat = lat / 180.0 * PI;
-    var magic = 1.0 - GCJ_EE * Math.pow(Math.sin(radlat), 2);
-    var sqrtmagic = Math.sqrt(magic);
-    dlat = (dlat * 180.0) / ((GCJ_A * (1.0 - GCJ_EE)) / (magic * sqrtmagic) * PI);
-    dlon = (dlon * 180.0) / (GCJ_A / sqrtmagic * Math.cos(radlat) * PI);
-    return [dlon, dlat];
-  }
-  function wgs84ToGcj02(lon, lat) {
-    if (outOfChina(lon, lat)) return [lon, lat];
-    var d = gcjOffsets(lon, lat);
-    return [lon + d[0], lat + d[1]];
-  }
-  function gcj02ToWgs84(lon, lat) { // fixed-point inverse, as in crs.py (residual far below 1 mm)
-    var f = wgs84ToGcj02(lon, lat), x = lon - (f[0] - lon), y = lat - (f[1] - lat);
-    for (var i = 0; i < 30; i++) {
-      f = wgs84ToGcj02(x, y);
-      var ex = f[0] - lon, ey = f[1] - lat;
-      x -= ex; y -= ey;
-      if (Math.abs(ex) < 1e-12 && Math.abs(ey) < 1e-12) break;
-    }
-    return [x, y];
-  }
+  // --- coordinates: GCJ-02 from datum.js (window.GeoDatum, the formulas of geoserver/core/crs.py) ------------
+  var PI = Math.PI;
+  var wgs84ToGcj02 = window.GeoDatum.wgs84ToGcj02, gcj02ToWgs84 = window.GeoDatum.gcj02ToWgs84;
   function displayCrs() { return baseById[S.base].crs; }
   function toDisplay(lon, lat) { return displayCrs() === 'gcj02' ? wgs84ToGcj02(lon, lat) : [lon, lat]; }
   function fromDisplay(lon, lat) { return displayCrs() === 'gcj02' ? gcj02ToWgs84(lon, lat) : [lon, lat]; }
