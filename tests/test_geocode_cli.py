@@ -179,3 +179,56 @@ def test_admin_geocoding_job_and_address_search(standin, data_dir, tmp_path):
     assert float(crs.geodesic_distance_m(cand["lon"], cand["lat"], 121.4752, 31.2310)) < 1.0
     assert client.get("/api/admin/geocode?q=", headers=auth).status_code == 400
     assert client.post("/api/admin/layers/rest_rooms/geocode", json={"retry": True}, headers=auth).status_code == 400
+
+
+def test_dry_run_stores_nothing_but_pays_once(standin, data_dir, tmp_path):
+    form = seed_form.write_xlsx(tmp_path / "form.xlsx")
+    assert run(data_dir, "import", "rest_rooms", form, "--no-geocode").exit_code == 0
+    env = geocoder_env("baidu", standin)
+    before = len(standin.requests)
+    dry = run(data_dir, "geocode", "rest_rooms", "--dry-run", env=env)
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.splitlines()[-1].startswith("dry run: nothing stored (仅检查，未修改数据)")
+    assert GeoService(data_dir=data_dir).layer("rest_rooms").pending_count == 3
+    assert len(standin.requests) - before == 5
+    real = run(data_dir, "geocode", "rest_rooms", env=env)
+    assert "(3 of them from the cache alone): 2 located" in real.output
+    assert len(standin.requests) - before == 5                  # nothing asked twice
+    retry = run(data_dir, "geocode", "rest_rooms", "--retry-failed", env=env)
+    assert "geocoded 1 pending rows" in retry.output and len(standin.requests) - before == 7   # asked again
+
+
+def test_cancelling_a_geocoding_job_keeps_what_was_found(standin, data_dir, tmp_path):
+    form = seed_form.write_xlsx(tmp_path / "form.xlsx")
+    assert run(data_dir, "import", "rest_rooms", form, "--no-geocode").exit_code == 0
+    svc = GeoService(data_dir=data_dir)
+    client = create_app({"GEOCODER": "amap", "GEOCODER_KEY": "test-key-123456", "GEOCODER_URL": standin.url,
+                         "GEOCODER_QPS": "200", "JOBS_DIR": str(tmp_path / "jobs")}, service=svc).test_client()
+    auth = {"Authorization": f"Bearer {TokenStore(tokens_path(data_dir)).add('staff')}"}
+    standin.set_mode("slow")          # each answer takes about a second
+    try:
+        url = client.post("/api/admin/layers/rest_rooms/geocode", json={}, headers=auth).json["status_url"]
+        busy = client.post("/api/admin/layers/rest_rooms/geocode", json={}, headers=auth)
+        assert busy.status_code == 409 and "already running" in busy.json["description"]
+        deadline = time.monotonic() + 30
+        while client.get(url, headers=auth).json.get("message") in ("queued", "0/3"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        cancel = client.delete(url, headers=auth)
+        assert cancel.status_code == 202 and cancel.json["cancel_requested"] is True
+        while (state := client.get(url, headers=auth).json)["state"] == "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        standin.set_mode("ok")
+    assert state["state"] == "cancelled", state
+    result = state["result"]
+    assert 1 <= result["tried"] < 3 and result["stopped"] == "cancelled / 已取消"
+    assert svc.layer("rest_rooms").pending_count == 3 - result["located"]
+    # the lock is released: another job may start
+    again = client.post("/api/admin/layers/rest_rooms/geocode", json={}, headers=auth)
+    assert again.status_code == 202
+    while client.get(again.json["status_url"], headers=auth).json["state"] == "running":
+        assert time.monotonic() < deadline + 30
+        time.sleep(0.05)
+    assert svc.layer("rest_rooms").pending_count == 1       # the rest placed; the road-level one stays pending
