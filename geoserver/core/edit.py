@@ -79,10 +79,11 @@ def read_records(path: Path, spec: LayerSpec) -> tuple[list[dict], list]:
     records = [{n: _plain(v) for n, v in zip(names, values)}
                for values in gdf[names].itertuples(index=False, name=None)]
     geometries = list(gdf.geometry.values)
+    has_status = spec.field("location_status") is not None
     for r, g in zip(records, geometries):
         r["id"] = str(r["id"])
-        if "location_status" in {f.name for f in spec.fields} and r.get("location_status") is None:
-            r["location_status"] = PENDING if g is None or g.is_empty else LOCATED  # files from before the field
+        if has_status and r.get("location_status") is None:   # files from before the field
+            r["location_status"] = PENDING if g is None or g.is_empty else LOCATED
     return records, geometries
 
 
@@ -223,11 +224,12 @@ class LayerEditor:
                 fid = rec["id"]
                 fields = {n: rec.get(n) for n in names if n in rec}
                 old = new_records.get(fid)
+                expect = rec.get("_expect")   # fields that must still hold (else it changed meanwhile: skip it)
                 if old is None:
-                    if update_only or rec.get("_expect") is not None:
-                        if rec.get("_expect") is not None:  # it was deleted meanwhile
-                            result.skipped.append(fid)
-                            continue
+                    if expect is not None:      # deleted meanwhile
+                        result.skipped.append(fid)
+                        continue
+                    if update_only:
                         raise FeatureNotFound(f"layer {layer_id!r} has no feature {str(fid)[:60]!r}", "featureId")
                     located, point = locate_record(rec, fields, None)
                     new_records[fid] = ({n: located.get(n) for n in names}, point)
@@ -236,8 +238,7 @@ class LayerEditor:
                 if create_only:
                     raise EditConflict(f"layer {layer_id!r} already has a feature {fid!r}; use PUT to change it",
                                        "id")
-                expect = rec.get("_expect")
-                if expect is not None and any(not _same({k: v}, {k: old[0].get(k)}, [k]) for k, v in expect.items()):
+                if expect is not None and not _same(expect, old[0], list(expect)):
                     result.skipped.append(fid)
                     continue
                 located, point = locate_record(rec, fields, old, carry=partial)
