@@ -174,11 +174,6 @@ class DataManager:
             self.service.refresh(layer_id, force=True)
         return result
 
-    def pending_summary(self, layer_id: str) -> dict:
-        """{"pending": n, "by_reason": {reason: n}} of a layer (staff only)."""
-        layer = self.service.layer(layer_id)
-        return {"pending": layer.pending_count, "by_reason": layer.pending_by_reason()}
-
     def history(self, layer_id: str) -> tuple[list[Version], Version | None]:
         """(versions oldest first, the current one or None if the file was changed outside geoserver)."""
         spec = self.service.layer(layer_id).spec
