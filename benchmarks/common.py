@@ -53,13 +53,13 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> flo
 
 
 @contextlib.contextmanager
-def our_server(workers: int = 2, data_dir: str | None = None):
+def our_server(workers: int = 2, data_dir: str | None = None, extra_args: list[str] | None = None):
     """Run ``geoserver serve`` on a free loopback port; yields (base_url, process, seconds_to_ready)."""
     port = free_port()
     cmd = [str(GEOSERVER)]
     if data_dir:
         cmd += ["--data-dir", data_dir]
-    cmd += ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    cmd += ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *(extra_args or [])]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:

@@ -86,7 +86,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(env: dict | None = None, workers: int = 2) -> tuple[str, subprocess.Popen]:
+def start_server(env: dict | None = None, workers: int = 2, preexec_fn=None) -> tuple[str, subprocess.Popen]:
     """Start the real production server (``geoserver serve``) on a free loopback port; wait until it answers.
 
     ``env`` adds to (or replaces) the environment; tile settings of the caller's environment are dropped so tests
@@ -96,7 +96,7 @@ def start_server(env: dict | None = None, workers: int = 2) -> tuple[str, subpro
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("GEOSERVER_TILES", "GEOSERVER_AMAP"))}
     proc = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**clean, **(env or {})},
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=preexec_fn)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

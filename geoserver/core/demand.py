@@ -31,6 +31,9 @@ from .geography import TOWN_CENTRES, WATER
 URBAN_SIGMA_M = 3000.0
 WEIGHT_COLUMNS = ("weight", "population", "pop", "orders", "count", "value")
 MIN_CELL_M, MAX_CELL_M = 50.0, 5000.0
+#: The most demand cells one grid may have (the 200 m grid has 198,698; each cell costs its share of every
+#: coverage, gap and siting computation): a finer grid is refused before it is built.
+MAX_DEMAND_CELLS = 400_000
 
 MODEL_NOTE = (
     "Demand model: the 2020 census population of each district spread over a regular grid of its land; the rural "
@@ -78,6 +81,11 @@ def grid_demand(service, cell_m: float = 200.0) -> Demand:
     if not MIN_CELL_M <= cell_m <= MAX_CELL_M:
         raise InvalidQuery(f"cell_m must be between {MIN_CELL_M:g} and {MAX_CELL_M:g} metres", "cell_m")
     districts, land = _district_table(service)
+    land_m2 = float(sum(poly.area for poly in land))
+    if land_m2 / cell_m ** 2 > MAX_DEMAND_CELLS:
+        finest = float(np.ceil(np.sqrt(land_m2 / MAX_DEMAND_CELLS) / 10.0) * 10.0)
+        raise InvalidQuery(f"cell_m={cell_m:g} would make about {land_m2 / cell_m ** 2:,.0f} demand cells, more than "
+                           f"the {MAX_DEMAND_CELLS:,} this server computes; use cell_m={finest:g} or more", "cell_m")
     xs, ys, ws, codes = [], [], [], []
     for (_, d), poly in zip(districts.iterrows(), land):
         minx, miny, maxx, maxy = poly.bounds

@@ -13,6 +13,10 @@ class GeoServerError(Exception):
         self.message = message
         self.parameter = parameter
 
+    def __reduce__(self):
+        """Pickled with its parameter (planning runs in other processes and its errors come back this way)."""
+        return self.__class__, (self.message, self.parameter)
+
     def to_dict(self) -> dict:
         body = {"code": self.code, "description": self.message}
         if self.parameter is not None:

@@ -18,6 +18,9 @@ from .errors import FeatureNotFound
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 KEEP_FINISHED_S = 24 * 3600
+#: A running job that has not reported for this long is gone (its process ended with a restart or a crash); the
+#: exact solver may stay silent for its whole time limit (at most 600 s).
+STALE_RUNNING_S = 960.0
 
 
 class JobStore:
@@ -30,12 +33,29 @@ class JobStore:
             raise FeatureNotFound(f"no job {str(job_id)[:40]!r}", "jobId")
         return self.folder / f"{job_id}{suffix}"
 
-    def create(self, kind: str, summary: dict) -> str:
+    def create(self, kind: str, summary: dict, owner: str | None = None) -> str:
         self.cleanup()
         job_id = uuid.uuid4().hex
-        self._write(job_id, {"id": job_id, "kind": kind, "state": "running", "progress": 0.0, "message": "queued",
-                             "request": summary, "created": time.time(), "updated": time.time()})
+        state = {"id": job_id, "kind": kind, "state": "running", "progress": 0.0, "message": "queued",
+                 "request": summary, "created": time.time(), "updated": time.time()}
+        if owner is not None:
+            state["owner"] = owner
+        self._write(job_id, state)
         return job_id
+
+    def count_running(self, kind: str, owner: str | None = None, stale_s: float = STALE_RUNNING_S) -> int:
+        """Jobs of ``kind`` (of ``owner``) still running: the server-wide count the caps use. A job silent for
+        ``stale_s`` (its process gone with a restart) no longer counts."""
+        now, count = time.time(), 0
+        for path in self.folder.glob("*.json"):
+            try:
+                state = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if (state.get("kind") == kind and state.get("state") == "running" and now - state.get("updated", 0) < stale_s
+                    and (owner is None or state.get("owner") == owner)):
+                count += 1
+        return count
 
     def update(self, job_id: str, **fields) -> None:
         state = self.get(job_id)

@@ -8,6 +8,7 @@ candidate covers a demand point when the geodesic distance is within the catchme
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -28,6 +29,9 @@ from .geography import WATER
 MAX_K = 500
 MAX_CANDIDATES = 20_000
 MAX_PAIRS = 5_000_000
+#: How far above MAX_PAIRS the request-only bound may be before the exact count is worth running (the bound
+#: counts whole discs; coasts, lakes and the area's edge leave real instances well below it).
+PAIRS_BOUND_FACTOR = 4
 MAX_TIME_LIMIT_S = 600.0
 MIN_AUTO_SPACING_M = 500.0
 AUTO_MAX_GRID_CANDIDATES = 8_000
@@ -220,15 +224,46 @@ def candidate_sites(service, req: SitingRequest, area) -> Candidates:
     return cand
 
 
+def pairs_upper_bound(cand: Candidates, demand, radius_m: float) -> int:
+    """At most how many candidate-demand pairs the instance can have, known before any neighbour search: a grid
+    cell of ``cell_m`` holds one demand point, so a disc of radius r meets at most pi (r + cell)^2 / cell^2 cells."""
+    if demand.cell_m:
+        per_candidate = math.pi * (radius_m + demand.cell_m) ** 2 / demand.cell_m ** 2
+    else:  # demand from a file: count the neighbours of a sample of candidates
+        sample = np.linspace(0, cand.size - 1, min(cand.size, 64)).astype(int)
+        cx, cy = crs.to_metric(cand.lon[sample], cand.lat[sample])
+        tree = cKDTree(np.column_stack([demand.x, demand.y]))
+        per_candidate = 2.0 * float(np.max(tree.query_ball_point(np.column_stack([cx, cy]), radius_m,
+                                                                 return_length=True)))
+    return int(cand.size * min(float(demand.size), per_candidate))
+
+
+def _too_many_pairs(pairs: int, cand: Candidates, demand) -> InvalidQuery:
+    hint = ""
+    if demand.cell_m:  # the radius that keeps the bound within MAX_PAIRS for these candidates
+        r = demand.cell_m * (math.sqrt(MAX_PAIRS / (cand.size * math.pi)) - 1)
+        if r > 0:
+            hint = f" (with {cand.size:,} candidates, radius_m up to about {r:,.0f})"
+    return InvalidQuery(f"this instance has about {pairs:,} candidate-demand pairs, more than the {MAX_PAIRS:,} this "
+                        f"server solves; shorten the catchment{hint}, raise spacing_m or narrow the area", "radius_m")
+
+
 def coverage_matrix(cand: Candidates, demand, radius_m: float) -> sparse.csr_matrix:
-    """Candidates x demand points, 1 where the geodesic distance is within radius_m."""
+    """Candidates x demand points, 1 where the geodesic distance is within radius_m.
+
+    The cost is refused before it is paid: first by an upper bound from the request alone (a 50 km radius over the
+    suburban grid is about 1.5 billion pairs), then by counting the pairs without listing them."""
+    bound = pairs_upper_bound(cand, demand, radius_m)
+    if bound > PAIRS_BOUND_FACTOR * MAX_PAIRS:
+        raise _too_many_pairs(bound, cand, demand)
     cx, cy = crs.to_metric(cand.lon, cand.lat)
     tree = cKDTree(np.column_stack([demand.x, demand.y]))
-    hits = tree.query_ball_point(np.column_stack([cx, cy]), radius_m * (1 + crs.METRIC_SCALE_ERROR) + 1e-6)
-    counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
+    centres = np.column_stack([cx, cy])
+    reach = radius_m * (1 + crs.METRIC_SCALE_ERROR) + 1e-6
+    counts = np.asarray(tree.query_ball_point(centres, reach, return_length=True), dtype=np.int64)
     if counts.sum() > MAX_PAIRS:
-        raise InvalidQuery(f"this instance has {counts.sum():,} candidate-demand pairs, more than the {MAX_PAIRS:,} "
-                           "this server solves; raise spacing_m, narrow the area or shorten the catchment", "radius_m")
+        raise _too_many_pairs(int(counts.sum()), cand, demand)
+    hits = tree.query_ball_point(centres, reach)
     rows = np.repeat(np.arange(len(hits)), counts)
     cols = np.fromiter((j for h in hits for j in h), dtype=np.int64, count=int(counts.sum()))
     dist = crs.geodesic_distance_m(cand.lon[rows], cand.lat[rows], demand.lon[cols], demand.lat[cols])

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import shapely
 
 from .data import Layer, load_layer
 from .errors import DataError, FeatureNotFound, InvalidQuery, LayerNotFound
@@ -34,6 +35,40 @@ def resolve_layers_dir(layers_dir: str | os.PathLike | None = None) -> Path:
     return Path(layers_dir or os.environ.get("GEOSERVER_LAYERS_DIR") or DEFAULT_LAYERS_DIR)
 
 
+def approx_nbytes(value, _seen: set | None = None, _depth: int = 0) -> int:
+    """A rough size in bytes of a cached value: numpy arrays, sparse matrices, data frames, geometries, strings and
+    the containers and objects holding them (each array counted once per value; 6 levels deep at most)."""
+    seen = set() if _seen is None else _seen
+    if id(value) in seen or _depth > 6:
+        return 0
+    seen.add(id(value))
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes) + (64 * value.size if value.dtype == object else 0)
+    if isinstance(value, (bytes, bytearray, str)):
+        return len(value) + 50
+    if hasattr(value, "memory_usage") and hasattr(value, "columns"):   # a (Geo)DataFrame
+        return int(value.memory_usage(index=True, deep=False).sum()) + 64 * len(value)
+    if hasattr(value, "tocsr") and hasattr(value, "nnz"):              # a scipy sparse matrix
+        return sum(int(getattr(value, a).nbytes) for a in ("data", "indices", "indptr") if hasattr(value, a))
+    if isinstance(value, shapely.Geometry):
+        return 16 * int(shapely.get_num_coordinates(value)) + 100
+    if isinstance(value, dict):
+        items = list(value.items())
+        step = max(1, len(items) // 1000)   # a sample of a big container, scaled up
+        return 64 * len(items) + step * sum(approx_nbytes(k, seen, _depth + 1) + approx_nbytes(v, seen, _depth + 1)
+                                            for k, v in items[::step])
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)
+        step = max(1, len(items) // 1000)
+        return 8 * len(items) + step * sum(approx_nbytes(v, seen, _depth + 1) for v in items[::step])
+    fields = getattr(value, "__dict__", None)
+    if fields is None and hasattr(value, "__slots__"):
+        fields = {name: getattr(value, name, None) for name in value.__slots__}
+    if fields:
+        return 64 + sum(approx_nbytes(v, seen, _depth + 1) for v in fields.values())
+    return 32
+
+
 @dataclass(frozen=True)
 class ItemsPage:
     """Positions of one page of features, plus how many matched in all."""
@@ -52,7 +87,9 @@ class GeoService:
         self._signatures = {lid: self._signature(spec) for lid, spec in self.specs.items()}
         self.layers: dict[str, Layer] = {lid: load_layer(spec, self.vocab, self.data_dir)
                                          for lid, spec in self.specs.items()}
-        self._cache: OrderedDict = OrderedDict()
+        self._cache: OrderedDict = OrderedDict()   # key -> (value, estimated bytes)
+        self._cache_bytes = 0
+        self.cache_budget_bytes = int(float(os.environ.get("GEOSERVER_CACHE_MB", "512")) * (1 << 20))
         self._cache_lock = threading.Lock()
         self.refresh_interval_s = float(os.environ.get("GEOSERVER_RELOAD_INTERVAL_S", "1.0"))
         self._checked = time.monotonic()
@@ -99,6 +136,7 @@ class GeoService:
             if changed:
                 with self._cache_lock:
                     self._cache.clear()
+                    self._cache_bytes = 0
                 log.info("reloaded layers %s", ", ".join(changed))
             return changed
         finally:
@@ -106,17 +144,30 @@ class GeoService:
 
     # --- analysis inputs and results, cached (demand grids and coverage cost ~0.1-1 s each) -----------
     def cached(self, key, build, max_items: int = 24):
-        """``build()`` once per ``key``, keeping the most recently used results."""
+        """``build()`` once per ``key``, keeping the most recently used results within ``max_items`` entries and
+        ``cache_budget_bytes`` in all (each entry's size estimated once, when stored: many distinct radii or grid
+        sizes cannot pile up in memory). A value larger than the whole budget is returned but not kept."""
         with self._cache_lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
-                return self._cache[key]
+                return self._cache[key][0]
         value = build()
+        size = approx_nbytes(value)
         with self._cache_lock:
-            self._cache[key] = value
-            while len(self._cache) > max_items:
-                self._cache.popitem(last=False)
+            if size <= self.cache_budget_bytes:
+                old = self._cache.pop(key, None)
+                self._cache_bytes -= old[1] if old else 0
+                self._cache[key] = (value, size)
+                self._cache_bytes += size
+            while self._cache and (len(self._cache) > max_items or self._cache_bytes > self.cache_budget_bytes):
+                _, (_, dropped) = self._cache.popitem(last=False)
+                self._cache_bytes -= dropped
         return value
+
+    @property
+    def cache_bytes(self) -> int:
+        """Estimated bytes held by the analysis cache."""
+        return self._cache_bytes
 
     def demand_files(self) -> dict[str, Path]:
         """Demand layers a planner put in <data dir>/demand/ (GeoPackage, GeoJSON, Shapefile or CSV)."""

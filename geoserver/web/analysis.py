@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import orjson
 import shapely
 from flask import Blueprint, current_app, request
 
@@ -22,9 +23,8 @@ def service():
     return current_app.extensions["geoservice"]
 
 
-def coverage_from_args(args):
-    """Validated inputs → (layer, CoverageResult); shared by /api/coverage and /api/coverage/gaps."""
-    svc = service()
+def coverage_from_args(svc, args):
+    """Validated inputs → (layer, CoverageResult); shared by /api/coverage, /api/coverage/gaps and /planning."""
     layer_id = q.text(args, "layer", "stations") or "stations"
     try:
         layer = svc.point_layer(layer_id)
@@ -53,27 +53,24 @@ def describe(result, layer, runtime_s: float) -> dict:
     }
 
 
-@bp.get("/api/coverage")
-def coverage():
-    check_params(COVERAGE_PARAMS)
+def coverage_body(svc, args: dict) -> bytes:
+    """The /api/coverage answer (JSON bytes) for plain query arguments; runs in a planning process."""
     started = time.perf_counter()
-    layer, result = coverage_from_args(request.args)
+    layer, result = coverage_from_args(svc, args)
     body = describe(result, layer, time.perf_counter() - started)
     body["totals"] = result.totals()
-    body["districts"] = result.by_district(service().layer("districts"))
-    return json_response(body, cache="no-cache")
+    body["districts"] = result.by_district(svc.layer("districts"))
+    return orjson.dumps(body)
 
 
-@bp.get("/api/coverage/gaps")
-def gaps():
-    check_params(COVERAGE_PARAMS | {"limit", "min_uncovered"})
+def gaps_body(svc, args: dict) -> bytes:
+    """The /api/coverage/gaps answer (GeoJSON bytes); runs in a planning process."""
     started = time.perf_counter()
-    args = request.args
     limit = q.integer(q.text(args, "limit", "50"), "limit", 1, MAX_GAPS, clamp=True)
     min_uncovered = q.number(q.text(args, "min_uncovered", "0"), "min_uncovered")
-    layer, result = coverage_from_args(args)
-    found = service().gaps(result, min_uncovered)
-    names = {p["id"]: p["name"] for p in service().layer("districts").properties}
+    layer, result = coverage_from_args(svc, args)
+    found = svc.gaps(result, min_uncovered)
+    names = {p["id"]: p["name"] for p in svc.layer("districts").properties}
     features = []
     for rank, gap in enumerate(found[:limit], start=1):
         geom = shapely.transform(gap.geometry, lambda xy: xy.round(COORD_DECIMALS))
@@ -84,4 +81,22 @@ def gaps():
     body = {"type": "FeatureCollection", "features": features, "numberMatched": len(found),
             "numberReturned": len(features), "totals": result.totals(),
             **describe(result, layer, time.perf_counter() - started)}
-    return json_response(body, content_type=GEOJSON, cache="no-cache")
+    return orjson.dumps(body)
+
+
+def planning(op: str):
+    """Run a planning operation for this request's query arguments through the worker's planning pool."""
+    from .heavy import client_of
+    return current_app.extensions["planning"].run(op, request.args.to_dict(), client_of(request))
+
+
+@bp.get("/api/coverage")
+def coverage():
+    check_params(COVERAGE_PARAMS)
+    return json_response(planning("coverage"), cache="no-cache")
+
+
+@bp.get("/api/coverage/gaps")
+def gaps():
+    check_params(COVERAGE_PARAMS | {"limit", "min_uncovered"})
+    return json_response(planning("gaps"), content_type=GEOJSON, cache="no-cache")
