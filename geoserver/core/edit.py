@@ -258,8 +258,13 @@ class LayerEditor:
                              ("removed_ids", result.removed)):
                 if ids:
                     info[key] = ids[:20] + ([f"... {len(ids) - 20} more"] if len(ids) > 20 else [])
+            # the high-water mark of generated ids is on disk BEFORE the new data becomes current: a crash after
+            # this point can only skip numbers, never give an id out twice; the version records it too
+            high = self._high_water(spec, issued, result.added)
+            if high > issued:
+                self._remember_issued(spec, high)
+                info["id_high_water"] = high
             version = self._write(spec, frame, who=who, action=action, summary=info, previous=before)
-            self._remember_issued(spec, issued, result.added)
             result.version = version.number
             result.data_version = version.sha256[:16]  # what the server reports as the layer's version
         return result
@@ -269,30 +274,43 @@ class LayerEditor:
 
     def _issued(self, spec: LayerSpec) -> int:
         """The highest generated id number ever issued in this layer (ids of deleted or rolled-back features are
-        never given to another facility: map apps and bookmarks keep them)."""
+        never given to another facility: map apps and bookmarks keep them): ``issued_ids.json``, or a version's
+        record of it if that is higher (the file lost or restored from an old backup)."""
         try:
-            return int(orjson.loads(self._issued_path(spec).read_bytes()).get(spec.new_id_prefix, 0))
-        except (FileNotFoundError, ValueError, orjson.JSONDecodeError, AttributeError):
-            return 0
+            issued = int(orjson.loads(self._issued_path(spec).read_bytes()).get(spec.new_id_prefix, 0))
+        except (FileNotFoundError, ValueError, TypeError, orjson.JSONDecodeError, AttributeError):
+            issued = 0
+        recorded = [v.summary.get("id_high_water") for v in self.store.versions(spec.id)]
+        return max([issued, *(int(n) for n in recorded if isinstance(n, int))])
 
-    def _remember_issued(self, spec: LayerSpec, issued: int, added: list[str]) -> None:
+    def _high_water(self, spec: LayerSpec, issued: int, added: list[str]) -> int:
         prefix = spec.new_id_prefix
         numbers = [int(fid[len(prefix):]) for fid in added if fid.startswith(prefix) and fid[len(prefix):].isdigit()]
-        high = max([issued, *numbers])
-        if high > issued:
-            write_bytes_atomic(self._issued_path(spec), orjson.dumps({prefix: high}))
+        return max([issued, *numbers])
+
+    def _remember_issued(self, spec: LayerSpec, high: int) -> None:
+        try:
+            write_bytes_atomic(self._issued_path(spec), orjson.dumps({spec.new_id_prefix: high}))
+        except OSError as exc:
+            raise StoreError(f"could not write layer {spec.id!r}: {exc.strerror or exc}; the layer's data is "
+                             "unchanged") from exc
 
     def _fresh_ids(self, spec: LayerSpec, upserts, position: dict, issued: int) -> list[dict]:
         """Ids the importer generated (``_generated_id``) were free when it read the layer; another writer may have
-        taken them since, and numbers up to ``issued`` were given out before. Checked again here, under the lock."""
-        from .importer import next_id
+        taken them since, and numbers up to ``issued`` were given out before. Checked again here, under the lock,
+        in one pass with one generator of fresh ids (after the highest taken or issued number): linear however many
+        rows need a new number."""
+        from .importer import new_ids
         taken = set(position) | {u["id"] for u in upserts if not u.get("_generated_id")}
         if issued:
             taken.add(f"{spec.new_id_prefix}{issued:05d}")
+        fresh = None
         out = []
         for u in upserts:
             if u.get("_generated_id") and (u["id"] in taken or self._number(spec, u["id"]) <= issued):
-                u = {**u, "id": next_id(spec, taken)}
+                if fresh is None:   # scans ``taken`` once; afterwards it checks each candidate against it
+                    fresh = new_ids(spec, taken)
+                u = {**u, "id": next(fresh)}
             taken.add(u["id"])
             out.append(u)
         return out

@@ -3,6 +3,11 @@
 The export imports back unchanged (``geoserver import LAYER FILE --crs <same>`` reports no changes), so the
 round trip "download the list, correct it in Excel, upload it" merges by the 编号 column. It includes the private
 fields (contact person, phone): it is for administrators only (the CLI, or the admin API with a token).
+
+Every file the project writes for Excel (this export, the rejected rows, the CLI's CSV report) goes through
+:func:`excel_safe`: a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return would be taken
+by Excel for a formula ("CSV injection"), so it gets a leading ``'`` (OWASP's advice); the importer removes that
+quote again, so the round trip stays unchanged. XLSX cells are always written as strings or numbers, never formulas.
 """
 
 from __future__ import annotations
@@ -17,6 +22,21 @@ from . import crs
 from .layers import LOCATION_STATUS_LABELS, PENDING, LayerSpec, ServiceVocabulary
 
 EXPORT_FORMATS = ("csv", "xlsx")
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def excel_safe(value):
+    """A cell for a spreadsheet: text that Excel would run as a formula gets a leading ``'``; other values (numbers,
+    empty cells, ordinary text) unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def excel_safe_row(row) -> list:
+    """:func:`excel_safe` applied to every cell of a row."""
+    return [excel_safe(v) for v in row]
 
 
 def _cell(value, ftype: str, vocab: ServiceVocabulary):
@@ -61,8 +81,8 @@ def to_csv(headers: list[str], rows: list[list]) -> bytes:
     """UTF-8 with BOM, CRLF: Excel opens it with the Chinese intact."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(headers)
-    w.writerows(rows)
+    w.writerow(excel_safe_row(headers))
+    w.writerows(excel_safe_row(row) for row in rows)
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -73,11 +93,15 @@ def to_xlsx(headers: list[str], rows: list[list], title: str) -> bytes:
     book = openpyxl.Workbook()
     ws = book.active
     ws.title = title[:31]
-    ws.append(headers)
+    ws.append(excel_safe_row(headers))
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        ws.append(row)
+        ws.append(excel_safe_row(row))
+    for row in ws.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"   # a string, never a formula (openpyxl makes "=..." a formula otherwise)
     ws.freeze_panes = "A2"
     for i, header in enumerate(headers, start=1):  # phone numbers and ids stay text; widths fit the headers
         ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width = max(10, min(40, 2.2 * len(header) + 4))

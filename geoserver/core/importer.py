@@ -26,8 +26,9 @@ from . import crs
 from .districts import district_names, district_positions, resolve_district
 from .hours import validate as hours_valid
 from .layers import LOCATION_FIELDS, LayerSpec, ServiceVocabulary
-from .tabular import (GIS_SUFFIXES, TABLE_SUFFIXES, ImportFileError, RawTable, normalise_header, read_gis,
-                      read_table)
+from .export import FORMULA_PREFIXES, excel_safe_row
+from .tabular import (GIS_SUFFIXES, MAX_FILE_BYTES, TABLE_SUFFIXES, ImportFileError, RawTable, check_file_size,
+                      normalise_header, read_gis, read_table)
 
 COORD = ("lon", "lat", "coordinates")
 NEAR_DUPLICATE_M = 10.0        # two facilities of the same name closer than this are probably one
@@ -113,7 +114,12 @@ WARNINGS = {
     "host_missing": ("所属单位为空", "host organisation (所属单位) is empty"),
     "district_empty_pending": ("行政区为空且没有坐标：地理编码将在全市范围查找",
                                "no district and no coordinates: the geocoder will search all of Shanghai"),
+    "formula_like": ("以{prefix_zh}开头，Excel 可能把它当作公式执行：已按原文保存（导出时前面会加单引号 '）",
+                     "starts with {prefix_en}, which Excel may run as a formula: stored as written (exports put a "
+                     "' in front of it)"),
 }
+#: How the warning names a formula character.
+FORMULA_PREFIX_NAMES = {"\t": ("制表符", "a tab"), "\r": ("回车符", "a carriage return")}
 #: File-level notices (row None): (code, severity, Chinese, English).
 FILE_NOTICES = {
     "coord_columns_missing": ("warning", "没有坐标列：所有行存为待定位，地理编码或在地图上标注后公开",
@@ -230,8 +236,9 @@ class ImportReport:
                 by_row.setdefault(p.row, []).append(f"{p.column or ''}: {p.zh} / {p.en}")
         if self.raw is not None:
             for number, cells in zip(self.raw.row_numbers, self.raw.rows):
-                if number in by_row:
-                    w.writerow([number, *[c if c is not None else "" for c in cells], "；".join(by_row[number])])
+                if number in by_row:   # the cells as written, but none Excel would run as a formula
+                    w.writerow(excel_safe_row([number, *[c if c is not None else "" for c in cells],
+                                               "；".join(by_row[number])]))
         return buf.getvalue().encode("utf-8-sig")
 
 
@@ -475,6 +482,11 @@ class ImportOptions:
 def read_input(path: Path, data: bytes | None, mapper: ColumnMapper, opts: ImportOptions) -> RawTable:
     suffix = "".join(Path(path).suffixes[-1:]).lower()
     if suffix in TABLE_SUFFIXES:
+        if data is None:
+            check_file_size(Path(path))
+        elif len(data) > MAX_FILE_BYTES:
+            raise ImportFileError(f"the file is {len(data):,} bytes, more than the {MAX_FILE_BYTES:,} a facility list "
+                                  "needs; split the file（文件过大，请拆分文件）", "file")
         raw = data if data is not None else Path(path).read_bytes()
         return read_table(raw, suffix, mapper.classify, encoding=opts.encoding, sheet=opts.sheet,
                           is_header=mapper.is_title)
@@ -527,6 +539,25 @@ class Importer:
                 problems.append(Problem(None, f.title_zh, "column_missing", f"缺少必需的列“{f.title_zh}”",
                                         f"required column missing: {f.title_en} ({f.title_zh})"))
         return columns, mapping, ignored
+
+    def _formula_cells(self, table: RawTable, columns: dict, problems: list[Problem]) -> None:
+        """Cells Excel would run as formulas (=, +, -, @, tab, carriage return first): in a CSV or workbook, the ``'``
+        Excel (and our export) puts before such text is removed; text that starts with one of them is kept as
+        written, with a warning naming the row and column (the exports neutralise it again)."""
+        text_columns = {i: self._header(table, columns, name) for name, i in columns.items()
+                        if name not in COORD and name not in SYSTEM_FIELDS and self.spec.field(name) is not None
+                        and self.spec.field(name).type == "string" and "phone" not in name}
+        quoted = table.spreadsheet
+        for cells, number in zip(table.rows, table.row_numbers):
+            for i, text in enumerate(cells):
+                if not text:
+                    continue
+                if quoted and text[0] == "'" and text[1:2] and text[1] in FORMULA_PREFIXES:
+                    cells[i] = text[1:]
+                elif i in text_columns and text.startswith(FORMULA_PREFIXES):
+                    zh, en = FORMULA_PREFIX_NAMES.get(text[0], (f"“{text[0]}”", f"'{text[0]}'"))
+                    problems.append(_problem(number, text_columns[i], "formula_like", text, "warning",
+                                             prefix_zh=zh, prefix_en=en))
 
     def _header(self, table: RawTable, columns: dict, target: str) -> str:
         i = columns.get(target)
@@ -630,6 +661,7 @@ class Importer:
         if report.file_errors:
             report.rejected_rows = list(table.row_numbers)
             return report
+        self._formula_cells(table, columns, problems)
         raw_lon, raw_lat, lon, lat, bad_xy, (lon_col, lat_col) = self._coordinates(table, columns, datum, problems)
         if report.file_errors:
             report.rejected_rows = list(table.row_numbers)

@@ -282,6 +282,7 @@ class LayerStore:
         except OSError as exc:
             raise StoreError(f"could not write layer {layer_id!r}: {exc.strerror or exc}; the layer's data is "
                              "unchanged") from exc
+        fault_point("activated")   # crash tests: the new data is current, the audit line not written yet
         try:
             self.audit({"who": who, "action": action, "layer": layer_id, "version": version.number,
                         "features": features, **summary})
@@ -338,8 +339,10 @@ class LayerStore:
             finally:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
-    def audit_records(self, limit: int = 100, layer: str | None = None) -> list[dict]:
-        """The newest ``limit`` audit records (newest first), optionally for one layer."""
+    def audit_records(self, limit: int = 100, layer: str | None = None,
+                      layers: set[str] | frozenset[str] | None = None) -> list[dict]:
+        """The newest ``limit`` audit records (newest first), optionally for one layer, or only those of ``layers``
+        (an operator's scope: records of other layers, or of no layer, are left out)."""
         if not self.audit_path.exists():
             return []
         out = []
@@ -347,6 +350,8 @@ class LayerStore:
             try:
                 record = orjson.loads(line)
             except orjson.JSONDecodeError:
+                continue
+            if layers is not None and record.get("layer") not in layers:
                 continue
             if layer is None or record.get("layer") == layer:
                 out.append(record)

@@ -9,6 +9,12 @@ and the header row is found by how many of its cells name known fields.
 The unions' 申报汇总表 also carries a submitter block above the header (区局工会 / 联系人姓名 / 联系人邮箱 /
 联系人电话): it is read into :attr:`RawTable.submitter` (private: recorded with the version, never published).
 Rows that fill only form-only columns (the printed template's 序号 1…6 with nothing else) are not data.
+
+A CSV is read as Excel writes it (``csv.excel``: ``"`` quotes, doubled inside); only the delimiter is chosen, by
+which of comma, tab and semicolon splits the first lines most consistently. No file is ever read whole before its
+size is known: at most :data:`MAX_ROWS` rows (counted while a CSV is read, from the sheet XML of a workbook, from
+the feature count of a GIS file), and a ``.zip`` may only hold one Shapefile's parts, their unpacked size checked
+before anything is extracted.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ import csv
 import io
 import math
 import re
+import tempfile
 import unicodedata
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -28,6 +36,20 @@ TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
 GIS_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
 HEADER_SCAN_ROWS = 15
 XLSX_MAX_UNPACKED_BYTES = 256 << 20
+#: More rows than any facility list has (Shanghai has ~3,400 stations): a larger file is an error or an attack.
+MAX_ROWS = 100_000
+#: Cells a workbook may hold in all (openpyxl keeps every one in memory): 100,000 rows of 40 columns.
+XLSX_MAX_CELLS = 4_000_000
+#: A plain file (CSV, GeoJSON, GeoPackage, Shapefile) larger than this is not a facility list.
+MAX_FILE_BYTES = 256 << 20
+#: A zipped Shapefile: only these parts, of one layer, at most this much unpacked.
+ZIP_SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+ZIP_MAX_MEMBERS = 16
+ZIP_MAX_UNPACKED_BYTES = 512 << 20     # DBF pads every text field to its width: 100,000 rows fit easily
+#: Delimiters a CSV may use: comma, tab (Excel's "Unicode text"), semicolon (Excel with a decimal comma).
+CSV_DELIMITERS = (",", "\t", ";")
+DELIMITER_SAMPLE_ROWS = 20
+DELIMITER_SAMPLE_CHARS = 1 << 20   # the first rows are well within this (a multi-line cell cut at its end is harmless)
 SKIP_ROW_PREFIXES = ("合计", "总计", "小计", "注：", "注:", "说明", "填表说明", "填报说明", "备注")
 #: Labels of the submitter block above a form's header, by what they name (normalised with normalise_header).
 SUBMITTER_LABELS = {
@@ -56,6 +78,7 @@ class RawTable:
     points: list[tuple[float, float] | str | None] | None = None   # GIS geometry per row, or a problem text
     notes: list[str] = field(default_factory=list)
     submitter: dict[str, str] = field(default_factory=dict)        # the form's 区局工会 / 联系人 block (private)
+    spreadsheet: bool = False         # a CSV or workbook (Excel's leading ' before a formula character is undone)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -108,19 +131,69 @@ def decode_text(data: bytes, encoding: str | None = None) -> str:
                           "(文件不是 UTF-8 或 GBK 编码，请另存为“CSV UTF-8”)", "encoding")
 
 
+def too_many_rows(rows: int | str, what: str = "the file") -> ImportFileError:
+    """The error for a file with more rows than :data:`MAX_ROWS` (``rows``: the count, or a text such as "more than
+    100,000" when the reader stopped counting)."""
+    count = f"{rows:,}" if isinstance(rows, int) else rows
+    return ImportFileError(f"{what} has {count} rows, more than the {MAX_ROWS:,} a facility list can have; split the "
+                           f"file（共 {count} 行，超过设施清单上限 {MAX_ROWS:,} 行，请拆分文件）", "file")
+
+
+def _filled(row) -> bool:
+    return any(c is not None and str(c).strip() for c in row)
+
+
+def pick_delimiter(text: str) -> str:
+    """The delimiter (comma, tab or semicolon) that splits the first lines of ``text`` (title rows, header, first
+    data rows, read with Excel's quoting) into the most fields, most consistently; a comma when none splits them.
+
+    Only the delimiter is chosen: quoting is always Excel's (csv.Sniffer guessed it from the first 8 KB, and a
+    name with quotes or a comma written after those 8 KB came back changed or shifted the columns)."""
+    best, best_score = ",", (0, 0)
+    sample = text[:DELIMITER_SAMPLE_CHARS]
+    for delimiter in CSV_DELIMITERS:
+        counts: dict[int, int] = {}
+        sampled = 0
+        try:
+            for row in csv.reader(io.StringIO(sample, newline=""), csv.excel, delimiter=delimiter):
+                if not _filled(row):
+                    continue
+                counts[len(row)] = counts.get(len(row), 0) + 1
+                sampled += 1
+                if sampled >= DELIMITER_SAMPLE_ROWS:
+                    break
+        except csv.Error:       # an unbalanced quote under this delimiter ran past the field size limit
+            continue
+        if not counts:
+            continue
+        width, rows = max(counts.items(), key=lambda kv: (kv[1], kv[0]))   # the most common width, then the wider
+        score = (width * rows, width) if width >= 2 else (0, 0)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
 def _grid_from_csv(data: bytes, encoding: str | None) -> list[list[str | None]]:
     text = decode_text(data, encoding)
-    sample = text[:8192]
+    reader = csv.reader(io.StringIO(text, newline=""), csv.excel, delimiter=pick_delimiter(text))
+    grid: list[list[str | None]] = []
+    filled = 0
     try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",\t;")
-    except csv.Error:
-        dialect = csv.excel
-    return [[cell_text(c) for c in row] for row in csv.reader(io.StringIO(text, newline=""), dialect)]
+        for row in reader:
+            if _filled(row):
+                filled += 1
+                if filled > MAX_ROWS + HEADER_SCAN_ROWS:   # count the rest without keeping it, for the message
+                    filled += sum(1 for rest in reader if _filled(rest))
+                    raise too_many_rows(filled)
+            grid.append([cell_text(c) for c in row])
+    except csv.Error as exc:
+        raise ImportFileError(f"the CSV cannot be read (line {reader.line_num}: {exc}); save it again from Excel"
+                              "（CSV 文件无法读取，请用 Excel 重新保存）", "file") from None
+    return grid
 
 
 def _grid_from_xlsx(data: bytes, sheet: str | None) -> list[list[str | None]]:
     import openpyxl
-    import zipfile
     try:
         unpacked = sum(info.file_size for info in zipfile.ZipFile(io.BytesIO(data)).infolist())
     except (zipfile.BadZipFile, OSError) as exc:
@@ -128,20 +201,47 @@ def _grid_from_xlsx(data: bytes, sheet: str | None) -> list[list[str | None]]:
     if unpacked > XLSX_MAX_UNPACKED_BYTES:  # a "zip bomb" or a workbook far larger than any facility list
         raise ImportFileError(f"the workbook unpacks to {unpacked:,} bytes, more than the "
                               f"{XLSX_MAX_UNPACKED_BYTES:,} a facility list needs; save it as CSV", "file")
+
+    def pick(book):
+        if sheet is not None:
+            if sheet not in book.sheetnames:
+                raise ImportFileError(f"the workbook has no sheet {sheet!r}; sheets: {', '.join(book.sheetnames)}",
+                                      "sheet")
+            return book[sheet]
+        return book.worksheets[0]
+
     try:
+        # first the sheets' XML as a stream (little memory): rows and cells are counted before a full load
+        # keeps every cell of every sheet in memory
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            wanted = pick(book).title
+            cells, filled, last = 0, 0, 0
+            for ws in book.worksheets:
+                ws.reset_dimensions()   # count what is there, not what the <dimension> element claims
+                for number, row in enumerate(ws.iter_rows(values_only=True), start=1):
+                    cells += len(row)
+                    if cells > XLSX_MAX_CELLS:
+                        raise ImportFileError(f"the workbook has more than {XLSX_MAX_CELLS:,} cells, more than a "
+                                              "facility list needs; save the list alone as CSV（工作簿的单元格过多，"
+                                              "请只把清单另存为 CSV）", "file")
+                    if ws.title == wanted and _filled(row):
+                        filled, last = filled + 1, number
+            if filled > MAX_ROWS + HEADER_SCAN_ROWS:
+                raise too_many_rows(filled, f"sheet {wanted!r}")
+        finally:
+            book.close()
         book = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
+    except GeoServerError:
+        raise
     except Exception as exc:  # any parser failure on an uploaded file means the same to the user
         raise ImportFileError(f"not a readable .xlsx workbook ({type(exc).__name__}: {str(exc)[:200]})",
                               "file") from None
-    if sheet is not None:
-        if sheet not in book.sheetnames:
-            raise ImportFileError(f"the workbook has no sheet {sheet!r}; sheets: {', '.join(book.sheetnames)}",
-                                  "sheet")
-        ws = book[sheet]
-    else:
-        ws = book.worksheets[0]
-    # from A1 (iter_rows would otherwise start at the first non-empty row/column, shifting row numbers)
-    grid = [[cell_text(c) for c in row] for row in ws.iter_rows(min_row=1, min_col=1, values_only=True)]
+    ws = pick(book)
+    # from A1 (iter_rows would otherwise start at the first non-empty row/column, shifting row numbers), to the
+    # last row with a value (formatting alone can reach row 1,048,576)
+    grid = [[cell_text(c) for c in row]
+            for row in ws.iter_rows(min_row=1, min_col=1, max_row=last, values_only=True)] if last else []
     for merged in ws.merged_cells.ranges:  # fill every cell of a merged range with its value
         value = grid[merged.min_row - 1][merged.min_col - 1] if merged.min_row - 1 < len(grid) else None
         for r in range(merged.min_row - 1, min(merged.max_row, len(grid))):
@@ -251,7 +351,10 @@ def read_table(data: bytes, suffix: str, classify, *, encoding: str | None = Non
             continue
         rows.append(row)
         numbers.append(i + 1)
-    table = RawTable(headers=headers, rows=rows, row_numbers=numbers, submitter=read_submitter(grid[:header_row]))
+    if len(rows) > MAX_ROWS:
+        raise too_many_rows(len(rows))
+    table = RawTable(headers=headers, rows=rows, row_numbers=numbers, submitter=read_submitter(grid[:header_row]),
+                     spreadsheet=True)
     if start > 1:
         table.notes.append(f"header found in row {start}; data starts in row {start + 1}")
     if template_rows:
@@ -259,18 +362,120 @@ def read_table(data: bytes, suffix: str, classify, *, encoding: str | None = Non
     return table
 
 
+def check_file_size(path: Path) -> None:
+    """Refuse a plain file larger than :data:`MAX_FILE_BYTES` before reading it."""
+    size = Path(path).stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ImportFileError(f"{Path(path).name} is {size:,} bytes, more than the {MAX_FILE_BYTES:,} a facility list "
+                              "needs; split the file（文件过大，请拆分文件）", "file")
+
+
+def extract_shapefile(archive: Path, folder: Path) -> Path:
+    """Unpack the one Shapefile a ``.zip`` holds into ``folder``; return its ``.shp``.
+
+    Only a Shapefile's parts (.shp .shx .dbf .prj .cpg) of one layer are accepted; anything else (a GeoJSON, a CSV,
+    a second layer, folders of other files) is refused. The member count and the unpacked size (as the archive
+    states it, and as written: extraction stops at the stated size) are checked before anything is written."""
+    parts = "、".join(ZIP_SHAPEFILE_PARTS)
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ImportFileError(f"{archive.name} is not a readable .zip ({exc})（不是有效的 .zip 文件）", "file") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > ZIP_MAX_MEMBERS:
+            raise ImportFileError(f"{archive.name} holds {len(infos):,} files; a zipped Shapefile has at most "
+                                  f"{len(ZIP_SHAPEFILE_PARTS)} ({parts})（压缩包只能包含一个 Shapefile 的文件）", "file")
+        members, others = [], []
+        for info in infos:
+            name = info.filename.replace("\\", "/")
+            base = name.rsplit("/", 1)[-1]
+            if info.is_dir() or name.startswith("__MACOSX/"):   # folders; the Finder's resource forks
+                continue
+            suffix = Path(base).suffix.lower()
+            (members if suffix in ZIP_SHAPEFILE_PARTS and not base.startswith(".") else others).append((info, base))
+        if others:
+            listed = ", ".join(base for _, base in others[:5]) + (" …" if len(others) > 5 else "")
+            raise ImportFileError(f"{archive.name} may hold only one Shapefile's parts ({parts}); it also holds "
+                                  f"{listed}. Upload a GeoJSON, CSV or Excel file as it is, not zipped"
+                                  f"（.zip 只用于压缩的 Shapefile，请直接上传其他格式的文件）", "file")
+        stems = {Path(base).stem.lower() for _, base in members}
+        shps = [base for _, base in members if base.lower().endswith(".shp")]
+        if len(shps) != 1 or len(stems) != 1 or len({base.lower() for _, base in members}) != len(members):
+            raise ImportFileError(f"{archive.name} must hold exactly one Shapefile (one .shp with its .shx and .dbf "
+                                  f"of the same name); it holds {', '.join(b for _, b in members) or 'none'}"
+                                  f"（压缩包须且只能包含一个 Shapefile）", "file")
+        suffixes = {Path(base).suffix.lower() for _, base in members}
+        missing = [s for s in (".shp", ".shx", ".dbf") if s not in suffixes]
+        if missing:
+            raise ImportFileError(f"{archive.name}: the Shapefile lacks its {', '.join(missing)} part"
+                                  f"（Shapefile 缺少 {'、'.join(missing)} 文件）", "file")
+        unpacked = sum(info.file_size for info, _ in members)
+        if unpacked > ZIP_MAX_UNPACKED_BYTES:
+            raise ImportFileError(f"{archive.name} unpacks to {unpacked:,} bytes, more than the "
+                                  f"{ZIP_MAX_UNPACKED_BYTES:,} a facility list needs（解压后过大）", "file")
+        target = None
+        try:
+            for info, base in members:
+                out = folder / (Path(base).stem + Path(base).suffix.lower())
+                left = info.file_size
+                with zf.open(info) as src, open(out, "wb") as dst:
+                    while chunk := src.read(min(1 << 20, left + 1)):
+                        left -= len(chunk)
+                        if left < 0:   # more than the archive said: a forged size
+                            raise ImportFileError(f"{archive.name} is damaged or forged: {base} unpacks to more "
+                                                  "than it says（压缩包已损坏）", "file")
+                        dst.write(chunk)
+                if out.suffix == ".shp":
+                    target = out
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
+            raise ImportFileError(f"{archive.name} cannot be unpacked ({exc})（压缩包无法解压）", "file") from None
+        except OSError as exc:
+            from .store import StoreError
+            raise StoreError(f"could not unpack {archive.name} into a temporary folder: {exc.strerror or exc}; "
+                             "nothing was imported（无法解压到临时文件夹，未导入任何数据）") from exc
+    with open(target, "rb") as f:   # a Shapefile begins with its file code, 9994; GDAL would read other formats
+        if f.read(4) != b"\x00\x00\x27\x0a":
+            raise ImportFileError(f"{archive.name}: {target.name} is not a Shapefile（不是 Shapefile 文件）", "file")
+    return target
+
+
 def read_gis(path: Path, *, encoding: str | None = None, source_layer: str | None = None) -> RawTable:
-    """A GeoJSON, GeoPackage or Shapefile as a RawTable with one point (WGS84/CRS84 axis order) per feature."""
+    """A GeoJSON, GeoPackage or Shapefile (or a zipped one) as a RawTable with one point (WGS84/CRS84 axis order)
+    per feature. At most :data:`MAX_ROWS` features: the count is read first (nothing is loaded beyond it)."""
+    path = Path(path)
+    check_file_size(path)
+    if path.suffix.lower() == ".shp":   # its .dbf (the attributes) is the larger part
+        for suffix in ZIP_SHAPEFILE_PARTS[1:]:
+            for part in {path.with_suffix(suffix), path.with_suffix(suffix.upper())}:
+                if part.exists():
+                    check_file_size(part)
+    if path.suffix.lower() == ".zip":
+        with tempfile.TemporaryDirectory(prefix="geoserver-zip-") as folder:
+            return _read_gis_file(extract_shapefile(path, Path(folder)), path.name, encoding, None)
+    return _read_gis_file(path, path.name, encoding, source_layer)
+
+
+def _read_gis_file(path: Path, name: str, encoding: str | None, source_layer: str | None) -> RawTable:
     import pyogrio
     import shapely
 
     kwargs = {"encoding": encoding} if encoding else {}
     if source_layer:
         kwargs["layer"] = source_layer
+    errors = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError)
     try:
-        gdf = pyogrio.read_dataframe(path, **kwargs)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
-        raise ImportFileError(f"cannot read {path.name}: {exc}", "file") from None
+        count = int(pyogrio.read_info(path, force_feature_count=True, **kwargs)["features"])
+    except errors as exc:
+        raise ImportFileError(f"cannot read {name}: {exc}", "file") from None
+    if count > MAX_ROWS:
+        raise too_many_rows(count, name)
+    try:
+        gdf = pyogrio.read_dataframe(path, max_features=MAX_ROWS + 1, **kwargs)
+    except errors as exc:
+        raise ImportFileError(f"cannot read {name}: {exc}", "file") from None
+    if len(gdf) > MAX_ROWS:   # a driver that did not know its count
+        raise too_many_rows(f"more than {MAX_ROWS:,}", name)
     if gdf.crs is not None and not gdf.crs.is_geographic:
         gdf = gdf.to_crs("EPSG:4326")  # a projected CRS (e.g. a local grid) to longitude/latitude first
     headers = [str(c) for c in gdf.columns if c != "geometry"]

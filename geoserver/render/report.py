@@ -52,6 +52,7 @@ import numpy as np
 import shapely
 
 from ..core.coverage import find_gaps
+from ..core.export import excel_safe_row
 from .assets import render_html
 from .maps import coverage_color, district_names, planning_map
 
@@ -188,8 +189,8 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+    for row in rows:   # no cell Excel would run as a formula
+        writer.writerow(excel_safe_row(["" if row.get(c) is None else row.get(c) for c in columns]))
     _write_text(path, buf.getvalue(), encoding="utf-8-sig")
 
 
