@@ -47,21 +47,30 @@ def layers(ctx):
 
 
 @main.command()
+@click.option("--reuse-port", is_flag=True,
+              help="Start even if another server listens on the port (both share it: a deliberate zero-downtime "
+                   "handover; stop the old one afterwards). Without it, a port in use is an error.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=lambda: os.cpu_count() or 1, show_default="one per core",
               type=click.IntRange(1, 64), help="Worker processes, each with its own copy of the layers.")
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Python threads per worker (1 is fastest for this CPU-bound app).")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Request threads per worker: while one waits for a planning answer (computed in a separate "
+                   "process), the others keep answering riders.")
 @click.pass_context
-def serve(ctx, host, port, workers, threads):
+def serve(ctx, host, port, workers, threads, reuse_port):
     """Run the app under Granian, a production HTTP server, with several worker processes."""
+    if not reuse_port:
+        _refuse_port_in_use(host, port)  # Granian binds with SO_REUSEPORT: it would share the port silently
     from granian import Granian
     from granian.constants import Interfaces
 
     svc = _load_service(ctx)  # fail fast, with a clear message, before any worker starts
     from .core.manage import DataManager
     _run_domain(lambda: DataManager(svc).geocoder())  # a geocoder configured without a key, an unknown provider
+    from .web.heavy import SERVE_DEFAULTS
+    for key, value in SERVE_DEFAULTS.items():   # planning in its own processes, a per-client rate (overridable)
+        os.environ.setdefault(key, value)
     os.environ["GEOSERVER_DATA_DIR"] = str(svc.data_dir.resolve())
     os.environ["GEOSERVER_LAYERS_DIR"] = str(svc.layers_dir.resolve())
     from . import wsgi
@@ -69,6 +78,32 @@ def serve(ctx, host, port, workers, threads):
     click.echo(f"serving {svc.data_dir} on http://{host}:{port} with {workers} workers", err=True)
     Granian("geoserver.wsgi:app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
             blocking_threads=threads, websockets=False, log_access=False, respawn_failed_workers=True).serve()
+
+
+def _refuse_port_in_use(host: str, port: int) -> None:
+    """Exit with a one-line error if ``host:port`` is taken. The probe binds with SO_REUSEADDR (a port in TIME_WAIT
+    after a stop is free) but without SO_REUSEPORT, so a listener that Granian would share the port with counts
+    as taken. Other problems (an unknown host, a privileged port) are left to Granian to report."""
+    import errno
+    import socket
+
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError):
+        return
+    for family, kind, proto, _, address in addresses:
+        try:
+            probe = socket.socket(family, kind, proto)
+        except OSError:
+            continue
+        with probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise click.ClickException(f"port {port} on {host} is already in use (another geoserver "
+                                               "serve?); stop it or choose --port") from None
 
 
 @main.command()
@@ -392,11 +427,14 @@ def _print_report(report, report_path):
         if path.suffix.lower() == ".csv":
             import csv
             import io
+
+            from .core.export import excel_safe_row   # no cell Excel would run as a formula
             buf = io.StringIO()
             w = csv.writer(buf, lineterminator="\r\n")
             w.writerow([report.row_label, "column", "severity", "code", "value", "message_zh", "message_en"])
             for p in report.problems:
-                w.writerow([p.row or "", p.column or "", p.severity, p.code, p.value or "", p.zh, p.en])
+                w.writerow(excel_safe_row([p.row or "", p.column or "", p.severity, p.code, p.value or "", p.zh,
+                                           p.en]))
             path.write_bytes(buf.getvalue().encode("utf-8-sig"))
         else:
             import orjson

@@ -8,6 +8,8 @@ notebooks share one set of rules.
 from __future__ import annotations
 
 import math
+import numbers
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Mapping
@@ -17,6 +19,9 @@ from .errors import InvalidQuery
 from .hours import as_shanghai
 
 MAX_PARAM_LENGTH = 2000
+#: The OGC API's equality filters (district=…, name=…) and feature ids: at most this many characters, so that a
+#: request with every filter at its longest still fits the HTTP server's request line (64 KB; 414 beyond).
+OGC_TEXT_MAX_LENGTH = 400
 MAX_K = 500
 MAX_DISTANCE_M = 200_000.0
 ITEMS_DEFAULT_LIMIT = 100
@@ -26,23 +31,40 @@ MAX_OFFSET = 10_000_000
 SHANGHAI_REGION = (120.55, 30.38, 122.55, 32.17)
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off", "")
+#: Dates and times (``at``, ``open_at``) are accepted in these years only: opening hours and holidays mean
+#: nothing far away, and converting an extreme value such as 9999-12-31T23:59:59-14:00 to Shanghai time overflows.
+MIN_YEAR, MAX_YEAR = 2000, 2100
+#: What ``crs`` and ``bbox-crs`` of the OGC API accept, exactly as written (its OpenAPI document lists these).
+OGC_CRS_VALUES = (*crs.DATUMS, *crs.CRS84_URIS[:3])
+#: Plain decimal numbers as text (ASCII digits only: float() would also take "1_000", "nan" or "١٢").
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+#: Integers longer than this are refused before conversion (they are out of every range anyway).
+MAX_INTEGER_DIGITS = 30
 
 
-def text(args: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+def text(args: Mapping[str, str], name: str, default: str | None = None,
+         max_length: int = MAX_PARAM_LENGTH) -> str | None:
     """A parameter as stripped text, refusing absurd lengths."""
     value = args.get(name)
     if value is None:
         return default
     value = str(value)
-    if len(value) > MAX_PARAM_LENGTH:
-        raise InvalidQuery(f"{name} is {len(value)} characters long; at most {MAX_PARAM_LENGTH} are accepted", name)
+    if len(value) > max_length:
+        raise InvalidQuery(f"{name} is {len(value)} characters long; at most {max_length} are accepted", name)
     return value.strip()
 
 
 def number(value, name: str) -> float:
-    """A finite float from a string or JSON number."""
+    """A finite float from a string (plain decimal notation, e.g. 121.47 or 1e3) or a JSON number."""
     if isinstance(value, bool):
         raise InvalidQuery(f"{name} must be a number, not {value!r}", name)
+    if isinstance(value, str):
+        value = value.strip()
+        if _NUMBER.fullmatch(value) is None:
+            low = value.lower().lstrip("+-")
+            what = "a finite number" if low in ("nan", "inf", "infinity") else "a number"
+            raise InvalidQuery(f"{name} must be {what}, got {value[:50]!r}", name)
     try:
         out = float(value)
     except (TypeError, ValueError, OverflowError):
@@ -53,19 +75,27 @@ def number(value, name: str) -> float:
 
 
 def integer(value, name: str, minimum: int, maximum: int | None = None, clamp: bool = False) -> int:
-    """An integer within [minimum, maximum]; above maximum either clamped or refused."""
+    """An integer within [minimum, maximum] (ASCII digits, optional sign); above maximum clamped or refused."""
     if isinstance(value, bool):
         raise InvalidQuery(f"{name} must be an integer, not {value!r}", name)
-    try:
-        out = int(str(value).strip()) if not isinstance(value, int) else value
-    except (TypeError, ValueError):
-        raise InvalidQuery(f"{name} must be an integer, got {str(value)[:50]!r}", name) from None
+    shown = str(value).strip()[:50]
+    if isinstance(value, numbers.Integral):   # also numpy integers
+        out = int(value)
+    elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        text_value = value.strip()
+        # int() of thousands of digits is slow (and refused past 4300): such values are beyond every range
+        if len(text_value.lstrip("+-").lstrip("0")) > MAX_INTEGER_DIGITS:
+            out = -(10 ** MAX_INTEGER_DIGITS) if text_value.startswith("-") else 10 ** MAX_INTEGER_DIGITS
+        else:
+            out = int(text_value)
+    else:
+        raise InvalidQuery(f"{name} must be an integer, got {shown!r}", name)
     if out < minimum:
-        raise InvalidQuery(f"{name} must be at least {minimum}, got {out}", name)
+        raise InvalidQuery(f"{name} must be at least {minimum}, got {shown}", name)
     if maximum is not None and out > maximum:
         if clamp:
             return maximum
-        raise InvalidQuery(f"{name} must be at most {maximum}, got {out}", name)
+        raise InvalidQuery(f"{name} must be at most {maximum}, got {shown}", name)
     return out
 
 
@@ -88,6 +118,17 @@ def datum(value: str | None, name: str = "crs") -> str:
         return crs.normalise_datum(value)
     except ValueError as exc:
         raise InvalidQuery(str(exc), name) from None
+
+
+def ogc_datum(value: str | None, name: str = "crs") -> str:
+    """``crs`` / ``bbox-crs`` of the OGC API: absent (wgs84) or exactly one of OGC_CRS_VALUES, as its OpenAPI
+    document declares (no other spelling, no empty value)."""
+    if value is None:
+        return "wgs84"
+    if value not in OGC_CRS_VALUES:
+        raise InvalidQuery(f"unknown coordinate system {value[:60]!r} for {name}; use one of "
+                           f"{', '.join(OGC_CRS_VALUES)}", name)
+    return crs.normalise_datum(value)
 
 
 def point(lon_value, lat_value, in_datum: str, lon_name: str = "lon", lat_name: str = "lat",
@@ -114,13 +155,21 @@ def point(lon_value, lat_value, in_datum: str, lon_name: str = "lon", lat_name: 
     return wlon, wlat
 
 
-def service_list(value: str | None, vocab, name: str = "services") -> tuple[str, ...]:
-    """Comma-separated services (ids, Chinese or English labels) as vocabulary ids."""
-    if not value:
+def service_list(value: str | None, vocab, name: str = "services", strict: bool = False) -> tuple[str, ...]:
+    """Comma-separated services (ids, Chinese or English labels) as vocabulary ids. ``strict`` (the OGC API, whose
+    document declares a list of ids): an empty value or an empty entry is refused instead of skipped."""
+    if value is None or (not value and not strict):
         return ()
+    terms = value.split(",")
+    if strict and len(terms) > len(vocab.ids):
+        raise InvalidQuery(f"{name} lists {len(terms)} services; at most {len(vocab.ids)} (each service once is "
+                           "enough)", name)
     out = []
-    for term in value.split(","):
+    for term in terms:
         if not term.strip():
+            if strict:
+                raise InvalidQuery(f"{name} has an empty entry; give comma-separated service ids such as "
+                                   f"{','.join(vocab.ids[:2])}, or leave {name} out", name)
             continue
         sid = vocab.resolve(term)
         if sid is None:
@@ -131,21 +180,35 @@ def service_list(value: str | None, vocab, name: str = "services") -> tuple[str,
 
 
 def moment(value: str | None, name: str = "at") -> datetime:
-    """An ISO 8601 date-time (naive = Shanghai local time), or now; returned as Asia/Shanghai."""
-    if not value:
+    """An ISO 8601 date-time (naive = Shanghai local time), or now; returned as Asia/Shanghai.
+
+    The one parser of every date/time parameter (``at``, ``open_at``, in query strings, JSON bodies and the CLI):
+    anything unparseable or outside the years MIN_YEAR..MAX_YEAR is an InvalidQuery naming the parameter."""
+    if value is None or value == "":
         return as_shanghai(None)
+    example = "2026-11-25T12:30:00+08:00"
+    if not isinstance(value, str):
+        raise InvalidQuery(f"{name} must be an ISO 8601 date-time such as {example}, got {str(value)[:50]!r}", name)
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidQuery(f"{name} must be an ISO 8601 date-time such as 2026-11-25T12:30:00+08:00, "
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        raise InvalidQuery(f"{name} must be an ISO 8601 date-time such as {example}, "
                            f"got {value[:50]!r}", name) from None
-    return as_shanghai(parsed)
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise InvalidQuery(f"{name} must be a date-time in the years {MIN_YEAR} to {MAX_YEAR}, got {value[:50]!r}",
+                           name)
+    try:
+        return as_shanghai(parsed)
+    except (ValueError, OverflowError):  # not reachable inside the year range; never a 500
+        raise InvalidQuery(f"{name}={value[:50]!r} cannot be expressed in Shanghai time", name) from None
 
 
 def bbox(value: str | None, name: str = "bbox") -> tuple[float, float, float, float] | None:
     """minLon,minLat,maxLon,maxLat (a 6-number box with heights is accepted, heights ignored)."""
-    if value is None or value == "":
+    if value is None:
         return None
+    if value == "":
+        raise InvalidQuery(f"{name} is empty; give 4 numbers minLon,minLat,maxLon,maxLat or leave {name} out", name)
     parts = value.split(",")
     if len(parts) not in (4, 6):
         raise InvalidQuery(f"{name} must be 4 numbers minLon,minLat,maxLon,maxLat; got {len(parts)} values", name)

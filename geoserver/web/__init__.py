@@ -46,6 +46,10 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
     gzip_cache = GzipCache()
 
     app.extensions["jobs"] = JobStore(app.config.get("JOBS_DIR"))
+    # planning work (coverage, gaps, /planning, siting) away from the request threads, behind admission limits
+    from .heavy import Limits, PlanningPool
+    app.extensions["planning"] = PlanningPool(app.extensions["geoservice"],
+                                              Limits.from_env(**(app.config.get("PLANNING_LIMITS") or {})))
 
     from . import admin, analysis, api, ogc, pages, siting, workers
     app.register_blueprint(admin.bp)
@@ -79,6 +83,10 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
 
     @app.errorhandler(GeoServerError)
     def _domain_error(exc: GeoServerError):
+        from .heavy import Busy, TooManyRequests
+        if isinstance(exc, Busy):   # planning capacity taken: say when to come back
+            return json_response(exc.to_dict(), status=429 if isinstance(exc, TooManyRequests) else 503,
+                                 cache="no-store", headers={"Retry-After": str(exc.retry_after_s)})
         return json_response(exc.to_dict(), status=STATUS.get(type(exc), 400), cache="no-store")
 
     @app.errorhandler(HTTPException)

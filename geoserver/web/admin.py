@@ -7,9 +7,11 @@ without a valid token, 403 for a layer the token may not change or a browser ori
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import math
+import os
 import re
 import tempfile
 import threading
@@ -27,9 +29,9 @@ from ..core.errors import FeatureNotFound, GeoServerError, InvalidQuery
 from ..core.importer import ColumnMapper, ImportOptions
 from ..core.layers import PENDING
 from ..core.manage import DataManager, GeocoderNotConfigured, ImportRefused
-from ..core.store import AlreadyCurrent, StoreError, VersionNotFound, parse_version
+from ..core.store import AlreadyCurrent, StoreError, VersionNotFound, fault_point, parse_version
 from ..core.tabular import GIS_SUFFIXES, TABLE_SUFFIXES, ImportFileError, RawTable, cell_text
-from .http import check_params, json_response
+from .http import check_json_depth, check_params, json_response
 
 log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/api/admin")
@@ -51,8 +53,15 @@ class PreconditionFailed(GeoServerError):
     code = "PreconditionFailed"
 
 
+class UploadTooLarge(GeoServerError):
+    """An import's body passed GEOSERVER_ADMIN_MAX_UPLOAD_BYTES (with a Content-Length, or while it streamed in)."""
+
+    code = "RequestEntityTooLarge"
+
+
 STATUS = {Unauthorized: 401, Forbidden: 403, EditConflict: 409, PreconditionFailed: 412, ImportRefused: 422,
-          StoreError: 503, VersionNotFound: 404, AlreadyCurrent: 409, GeocoderNotConfigured: 503}
+          StoreError: 503, VersionNotFound: 404, AlreadyCurrent: 409, GeocoderNotConfigured: 503,
+          UploadTooLarge: 413}
 
 
 def manager() -> DataManager:
@@ -292,6 +301,7 @@ def get_feature(layer, fid):
 
 
 def _feature_body() -> dict:
+    check_json_depth()
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InvalidQuery("the body must be a JSON object: a GeoJSON Feature with a Point geometry and properties",
@@ -302,7 +312,8 @@ def _feature_body() -> dict:
     coords = geom.get("coordinates") if isinstance(geom, dict) else None
     if geom is not None and not (
             isinstance(geom, dict) and geom.get("type") == "Point" and isinstance(coords, list) and len(coords) >= 2
-            and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in coords[:2])):
+            and all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c)
+                    for c in coords[:2])):
         raise InvalidQuery("geometry must be a GeoJSON Point with numeric [longitude, latitude], or null for a "
                            "facility whose position is not known yet (stored as pending, 待定位)", "geometry")
     props = body.get("properties")
@@ -412,40 +423,195 @@ def _flag(name: str, default: str = "false") -> bool:
     return value in ("true", "1", "yes")
 
 
-@bp.post("/layers/<layer>/import")
-def import_file(layer):
-    """Check and import a file; rows without coordinates are stored as pending (待定位) and, when a geocoder is
-    configured (and ``geocode`` is not false), a geocoding job is started for them (``geocode_job`` in the answer)."""
-    check_params({"crs", "mode", "dry_run", "skip_invalid", "filename", "encoding", "sheet", "source", "geocode"})
-    mode = request.args.get("mode", "merge")
-    if mode not in ("merge", "replace"):
-        raise InvalidQuery("mode must be merge or replace", "mode")
-    upload = request.files.get("file")
-    if upload is not None:
-        name, data = upload.filename or "", upload.read()
-    else:
-        name, data = request.args.get("filename", ""), request.get_data()
+UPLOAD_CHUNK = 64 << 10
+#: After the limit, this much more of a body is read and dropped (never stored), so a client that sends the whole
+#: body before reading the answer gets the 413 rather than a reset connection; beyond it the connection is closed.
+UPLOAD_DRAIN_BYTES = 4 << 20
+
+
+def _upload_limit() -> int:
+    return int(current_app.config.get("ADMIN_MAX_UPLOAD_BYTES", 20 << 20))
+
+
+def _too_large(limit: int) -> UploadTooLarge:
+    return UploadTooLarge(f"the upload is larger than the {limit:,} bytes this server accepts "
+                          f"(GEOSERVER_ADMIN_MAX_UPLOAD_BYTES); nothing was imported（上传的文件超过服务器上限 {limit:,} "
+                          "字节，未导入任何数据）", "file")
+
+
+class UploadBody:
+    """The request body as it arrives, with a Content-Length or chunked (``Transfer-Encoding: chunked``), read from
+    the WSGI input directly and counted: :class:`UploadTooLarge` as soon as it passes ``limit`` bytes, so a body
+    is never cut at the limit and imported in part (werkzeug's own limit on a chunked stream just ends it there)."""
+
+    def __init__(self, environ, limit: int):
+        self.stream = environ["wsgi.input"]
+        self.limit = limit
+        self.received = 0
+        length = environ.get("CONTENT_LENGTH", "").strip()
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        self.length = int(length) if length.isdigit() and not chunked else None
+        if self.length is None and not (chunked or environ.get("wsgi.input_terminated")):
+            self.length = 0   # no length and a server that does not end the stream: nothing to read safely
+        self.remaining = self.length
+        if self.length is not None and self.length > limit:
+            raise self._refuse()
+
+    def read(self, size: int = -1) -> bytes:
+        if self.remaining == 0:
+            return b""
+        size = UPLOAD_CHUNK if size is None or size < 0 else min(size, UPLOAD_CHUNK)
+        if self.remaining is not None:
+            size = min(size, self.remaining)
+        data = self.stream.read(size)
+        self.received += len(data)
+        if self.remaining is not None:
+            self.remaining = self.remaining - len(data) if data else 0
+        if self.received > self.limit:
+            raise self._refuse()
+        return data
+
+    def _refuse(self) -> UploadTooLarge:
+        """The 413, after dropping what is left of the body if that is at most UPLOAD_DRAIN_BYTES."""
+        budget = UPLOAD_DRAIN_BYTES
+        if self.remaining is None or self.remaining <= budget:
+            try:
+                while budget > 0 and self.remaining != 0:
+                    data = self.stream.read(min(UPLOAD_CHUNK, budget, self.remaining or UPLOAD_CHUNK))
+                    if not data:
+                        break
+                    budget -= len(data)
+                    if self.remaining is not None:
+                        self.remaining -= len(data)
+            except Exception:   # noqa: BLE001 - the client went away: the 413 stands all the same
+                pass
+        self.remaining = 0
+        return _too_large(self.limit)
+
+
+class UploadFile:
+    """A file the upload is written to, in the import's temporary folder (failure injection: ``upload-write``)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.file = open(path, "w+b")
+
+    def write(self, data: bytes) -> int:
+        fault_point("upload-write")
+        return self.file.write(data)
+
+    def seek(self, *args) -> int:
+        return self.file.seek(*args)
+
+    def read(self, *args) -> bytes:
+        return self.file.read(*args)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _disk_error(exc: OSError) -> StoreError:
+    """A 503 for a failure to store the upload on the server (a full disk above all)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreError("the server's disk is full: the uploaded file could not be stored (No space left on device);"
+                          " nothing was imported; try again later or tell the operator（服务器磁盘已满，上传的文件无法"
+                          "保存，未导入任何数据）")
+    return StoreError(f"the server could not store the uploaded file ({exc.strerror or type(exc).__name__}); nothing "
+                      "was imported; try again later or tell the operator（服务器无法保存上传的文件，未导入任何数据）")
+
+
+def _upload_suffix(name: str) -> str:
     suffix = Path(name).suffix.lower()
     if suffix not in TABLE_SUFFIXES + GIS_SUFFIXES:
         raise ImportFileError("upload the file as multipart field 'file' (or as the body with ?filename=) named "
                               ".csv, .xlsx, .geojson, .gpkg or a zipped Shapefile (.zip)", "file")
-    if not data:
+    return suffix
+
+
+def _receive_upload(body: UploadBody, folder: Path) -> tuple[str, Path]:
+    """(the user's file name, where it is now) of the uploaded file: a multipart field ``file`` or the raw body
+    (``?filename=``), streamed to ``folder`` as it arrives."""
+    if request.mimetype == "multipart/form-data":
+        from werkzeug.exceptions import RequestEntityTooLarge
+        from werkzeug.formparser import MultiPartParser
+        boundary = request.mimetype_params.get("boundary", "")
+        if not boundary:
+            raise ImportFileError("the multipart upload has no boundary; send the file as multipart field 'file'",
+                                  "file")
+        parts: list[UploadFile] = []
+
+        def part_file(**_) -> UploadFile:
+            parts.append(UploadFile(folder / f"part-{len(parts)}"))
+            return parts[-1]
+
+        parser = MultiPartParser(stream_factory=part_file, max_form_memory_size=FEATURE_MAX_BYTES, max_form_parts=20)
+        try:
+            _, files = parser.parse(body, boundary.encode("latin-1"), body.length)
+        except RequestEntityTooLarge:   # a form field (not the file) beyond the form-field limit
+            raise _too_large(body.limit) from None
+        except ValueError as exc:
+            raise ImportFileError(f"the upload is not valid multipart/form-data ({str(exc)[:100]})", "file") from None
+        finally:
+            for part in parts:
+                part.close()
+        upload = files.get("file")
+        if upload is None:
+            raise ImportFileError("upload the file as multipart field 'file' (or as the body with ?filename=)", "file")
+        name, received = upload.filename or "", upload.stream.path
+        suffix = _upload_suffix(name)
+    else:
+        name = request.args.get("filename", "")
+        suffix = _upload_suffix(name)
+        received = folder / "body"
+        out = UploadFile(received)
+        try:
+            while chunk := body.read(UPLOAD_CHUNK):
+                out.write(chunk)
+        finally:
+            out.close()
+    if received.stat().st_size == 0:
         raise ImportFileError("the uploaded file is empty", "file")
+    # the user's file name (it is recorded in the history and audit log), made safe for the file system
+    stem = re.sub(r"[^\w.\-]", "_", Path(name).stem)[:80].strip("._") or "upload"
+    path = folder / (stem + suffix)
+    os.replace(received, path)
+    return name, path
+
+
+@bp.post("/layers/<layer>/import")
+def import_file(layer):
+    """Check and import a file; rows without coordinates are stored as pending (待定位) and, when a geocoder is
+    configured (and ``geocode`` is not false), a geocoding job is started for them (``geocode_job`` in the answer).
+
+    The body (multipart field ``file``, or the file itself with ``?filename=``) is streamed to a temporary folder
+    as it arrives, counted: 413 as soon as it passes GEOSERVER_ADMIN_MAX_UPLOAD_BYTES (never a partial import),
+    503 if the server cannot store it (a full disk)."""
+    check_params({"crs", "mode", "dry_run", "skip_invalid", "filename", "encoding", "sheet", "source", "geocode"})
+    mode = request.args.get("mode", "merge")
+    if mode not in ("merge", "replace"):
+        raise InvalidQuery("mode must be merge or replace", "mode")
     opts = ImportOptions(datum=_datum() if "crs" in request.args else None, encoding=request.args.get("encoding"),
                          sheet=request.args.get("sheet"), source=request.args.get("source"), mode=mode)
+    dry_run, skip_invalid, geocode = _flag("dry_run"), _flag("skip_invalid"), _flag("geocode", "true")
+    upload = UploadBody(request.environ, _upload_limit())
     m = manager()
     uploads = m.store.state_dir / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=uploads) as tmp:
-        # the user's file name (it is recorded in the history and audit log), made safe for the file system
-        stem = re.sub(r"[^\w.\-]", "_", Path(name).stem)[:80].strip("._") or "upload"
-        path = Path(tmp) / (stem + suffix)
-        path.write_bytes(data)
-        outcome = m.import_file(layer, path, opts, who=_who(), dry_run=_flag("dry_run"),
-                                skip_invalid=_flag("skip_invalid"))
+    try:
+        uploads.mkdir(parents=True, exist_ok=True)
+        folder = tempfile.TemporaryDirectory(dir=uploads, ignore_cleanup_errors=True)
+    except OSError as exc:
+        raise _disk_error(exc) from exc
+    with folder as tmp:
+        try:
+            _, path = _receive_upload(upload, Path(tmp))
+        except OSError as exc:
+            raise _disk_error(exc) from exc
+        try:
+            outcome = m.import_file(layer, path, opts, who=_who(), dry_run=dry_run, skip_invalid=skip_invalid)
+        except OSError as exc:   # a temporary file of the import itself (StoreError covers the layer's files)
+            raise _disk_error(exc) from exc
     body = outcome.to_dict()
     body["pending"] = m.service.layer(layer).pending_count
-    geocode = _flag("geocode", "true")
     if not outcome.dry_run and body["pending"] and geocode and m.geocoder() is not None:
         body["geocode_job"] = _start_geocode_job(layer, retry_failed=False, dry_run=False)
     return json_response(body, cache="no-store")
@@ -477,6 +643,7 @@ def layer_history(layer):
 @bp.post("/layers/<layer>/rollback")
 def layer_rollback(layer):
     check_params(set())
+    check_json_depth()
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or "version" not in body:
         raise InvalidQuery('the body must be {"version": N}', "version")
@@ -487,13 +654,19 @@ def layer_rollback(layer):
 
 @bp.get("/audit")
 def audit():
+    """The audit log, newest first, within the token's scope: only the records of layers it may change (operator
+    names, addresses and file names of other layers are not its business); 403 for ``?layer=`` outside it."""
     check_params({"layer", "limit"})
     try:
         limit = min(max(int(request.args.get("limit", 100)), 1), 1000)
     except ValueError:
         raise InvalidQuery("limit must be a whole number", "limit") from None
-    return json_response({"records": manager().store.audit_records(limit, request.args.get("layer"))},
-                         cache="no-store")
+    operator = g.operator
+    layer = request.args.get("layer")
+    if layer is not None and not operator.may_edit(layer):
+        raise Forbidden(f"operator {operator.name!r} may not see the audit log of layer {layer[:60]!r}", "layer")
+    scope = None if "*" in operator.layers else frozenset(operator.layers)
+    return json_response({"records": manager().store.audit_records(limit, layer, scope)}, cache="no-store")
 
 
 # --- geocoding: jobs over a layer's pending rows, and an address search for the map --------------------------------
@@ -535,20 +708,22 @@ def _run_geocode_job(app, m: DataManager, store, job_id, handle, layer, who, ret
         result = m.geocode(layer, who=who, retry_failed=retry_failed, dry_run=dry_run, progress=progress,
                            should_stop=lambda: store.cancel_requested(job_id))
         state = "done" if not result.stopped else ("cancelled" if store.cancel_requested(job_id) else "stopped")
-        store.update(job_id, state=state, progress=1.0, message=result.stopped or "done", result=result.to_dict())
+        final = dict(state=state, progress=1.0, message=result.stopped or "done", result=result.to_dict())
     except GeoServerError as exc:
-        store.update(job_id, state="failed", message=exc.message, error=exc.to_dict())
+        final = dict(state="failed", message=exc.message, error=exc.to_dict())
     except Exception:  # a job always ends in a state clients can read
         app.logger.exception("geocoding job %s failed", job_id)
-        store.update(job_id, state="failed", message="internal error; it has been logged")
+        final = dict(state="failed", message="internal error; it has been logged")
     finally:
-        handle.close()   # releases the per-layer lock
+        handle.close()   # releases the per-layer lock first: a client seeing the final state may start the next job
+    store.update(job_id, **final)
 
 
 @bp.post("/layers/<layer>/geocode")
 def geocode_layer(layer):
     """Geocode the layer's pending rows in the background: 202 with the job's URL."""
     check_params(set())
+    check_json_depth()
     body = request.get_json(silent=True) if request.data else {}
     if not isinstance(body, dict) or set(body) - {"retry_failed", "dry_run"}:
         raise InvalidQuery('the body may be {"retry_failed": true|false, "dry_run": true|false}', "body")

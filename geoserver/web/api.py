@@ -6,12 +6,14 @@ from flask import Blueprint, current_app, request
 
 from ..core import query as q
 from ..core.errors import GeoServerError, InvalidQuery, LayerNotFound
-from .http import GEOJSON, check_params, etag_for, json_response
+from .http import GEOJSON, check_params, etag_for, json_body, json_response
 
 bp = Blueprint("api", __name__)
 
 NEAREST_PARAMS = {"lon", "lat", "layer", "k", "max_distance_m", "services", "open_now", "at", "crs"}
 MAX_BATCH_POINTS = 10_000
+#: The most features one batch answer may hold (points x k): about 30 MB of JSON.
+MAX_BATCH_FEATURES = 50_000
 
 
 def service():
@@ -79,7 +81,7 @@ def nearest_batch():
     Each point gets its own FeatureCollection; a bad point gets an ``error`` instead, the others are answered.
     """
     svc = service()
-    body = request.get_json(force=True, silent=True)
+    body = json_body()
     if not isinstance(body, dict):
         raise InvalidQuery("the body must be a JSON object such as "
                            '{"layer": "stations", "k": 3, "points": [[121.47, 31.23]]}', "body")
@@ -93,6 +95,10 @@ def nearest_batch():
         raise InvalidQuery(f"at most {MAX_BATCH_POINTS} points per request, got {len(points)}", "points")
     opts = q.nearest_options({k: v for k, v in body.items() if k != "points"}, svc.vocab)
     _point_layer(svc, opts["layer"])
+    if len(points) * opts["k"] > MAX_BATCH_FEATURES:
+        raise InvalidQuery(f"{len(points):,} points x k={opts['k']} asks for {len(points) * opts['k']:,} features, more "
+                           f"than the {MAX_BATCH_FEATURES:,} one answer may hold; send at most "
+                           f"{MAX_BATCH_FEATURES // opts['k']:,} points per request with this k, or a smaller k", "k")
     results = []
     for i, item in enumerate(points):
         results.append(_answer_one(svc, i, item, opts))

@@ -1,14 +1,18 @@
-"""HTTP plumbing shared by the blueprints: JSON responses, ETags and 304s, gzip, CORS."""
+"""HTTP plumbing shared by the blueprints: JSON responses and bodies, ETags and 304s, gzip, CORS, security
+headers."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
 import mimetypes
+import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import numpy as np
 import orjson
 from flask import Response, request, send_file
 
@@ -18,6 +22,16 @@ GEOJSON = "application/geo+json"
 JSON = "application/json"
 GZIP_MIN_BYTES = 1024
 READ_METHODS = "GET, HEAD, OPTIONS"
+#: JSON bodies nested deeper than this are refused before parsing (a parser recursing 1,000 levels fails).
+MAX_JSON_DEPTH = 32
+#: On every response (finish): browsers must not guess types, and no URL (it may hold a worker's position) leaks
+#: to other sites.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+#: Data answers (JSON, GeoJSON) are never documents: nothing may run in them, nobody may frame them.
+DATA_CSP = "default-src 'none'; frame-ancestors 'none'"
+#: The fallback for an HTML page that sets no policy of its own (each page sets its own; this is a safety net).
+PAGE_CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+            "frame-ancestors 'self'")
 
 
 def etag_for(*parts) -> str:
@@ -66,6 +80,81 @@ def json_response(body, status: int = 200, content_type: str = JSON, etag: str |
     return resp
 
 
+def tile_sources(*templates: str | None) -> list[str]:
+    """CSP sources for tile URL templates: ``https://{s}.tile.example.org/{z}/{x}/{y}.png`` →
+    ``https://*.tile.example.org`` (a placeholder in a host label widens that label and those left of it to ``*``);
+    a template whose host is all placeholder gives its scheme only."""
+    out = []
+    for template in templates:
+        if not template:
+            continue
+        try:
+            parts = urlsplit(template.strip())
+        except ValueError:
+            continue
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            continue
+        host, _, port = parts.netloc.rpartition("@")[2].partition(":")
+        labels = host.split(".")
+        templated = [i for i, label in enumerate(labels) if "{" in label or "}" in label]
+        if templated:
+            rest = labels[templated[-1] + 1:]
+            host = "*." + ".".join(rest) if len(rest) >= 2 else ""
+        if not host or not re.fullmatch(r"[A-Za-z0-9*.-]+", host):
+            source = f"{parts.scheme}:"
+        else:
+            source = f"{parts.scheme}://{host}" + (f":{port}" if port.isdigit() else "")
+        if source not in out:
+            out.append(source)
+    return out
+
+
+def folium_page_csp(tiles: list[str]) -> str:
+    """The policy of a Folium page served by this app (/planning): Folium writes its map as inline scripts and
+    styles, so those are allowed; everything else comes from this server, except tiles from the configured hosts.
+    Nobody else may frame it, no plugins, no <base> tricks."""
+    img = " ".join(["'self'", "data:", "blob:", *tiles])
+    return (f"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            f"img-src {img}; connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'self'; "
+            "form-action 'self'; frame-ancestors 'self'")
+
+
+# --- JSON bodies ---------------------------------------------------------------------------------------------------
+#: A JSON string (escapes included), removed before brackets are counted.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_OPEN = np.zeros(256, dtype=np.int8)
+_OPEN[[ord("["), ord("{")]] = 1
+_OPEN[[ord("]"), ord("}")]] = -1
+
+
+def json_depth(data: bytes) -> int:
+    """How deeply the arrays and objects of a JSON text nest (brackets inside strings do not count); linear time,
+    no recursion, so it is safe on any body (also on one that is not JSON at all)."""
+    if not data or (b"[" not in data and b"{" not in data):
+        return 0
+    stripped = _JSON_STRING.sub(b"", data)
+    steps = _OPEN[np.frombuffer(stripped, dtype=np.uint8)]
+    if not steps.any():
+        return 0
+    return int(np.cumsum(steps, dtype=np.int64).max(initial=0))
+
+
+def check_json_depth(max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Refuse (400, parameter ``body``) a request body nested deeper than ``max_depth`` before anything parses it.
+
+    Call it before every ``request.get_json``; ``json_body`` does."""
+    depth = json_depth(request.get_data(cache=True))
+    if depth > max_depth:
+        raise InvalidQuery(f"the body is nested {depth} levels deep; at most {max_depth} levels of arrays and "
+                           "objects are accepted", "body")
+
+
+def json_body(force: bool = True):
+    """The request's JSON body (None if it is not JSON), after the nesting check; for every route reading JSON."""
+    check_json_depth()
+    return request.get_json(force=force, silent=True)
+
+
 class GzipCache:
     """A small LRU of compressed bodies keyed by ETag, so polled responses are compressed once."""
 
@@ -110,7 +199,15 @@ def accepts_gzip() -> bool:
 
 
 def finish(resp: Response, cache: GzipCache) -> Response:
-    """after_request: CORS for reads, gzip for large JSON bodies."""
+    """after_request: security headers on every response, CORS for reads, gzip for large JSON bodies."""
+    resp.headers.update(SECURITY_HEADERS)
+    if "Content-Security-Policy" not in resp.headers:
+        if resp.mimetype == "text/html":
+            resp.headers["Content-Security-Policy"] = PAGE_CSP
+        elif resp.mimetype == JSON or (resp.mimetype or "").endswith("+json"):
+            resp.headers["Content-Security-Policy"] = DATA_CSP
+    if resp.mimetype == "text/html":
+        resp.headers.setdefault("X-Frame-Options", "SAMEORIGIN")  # frame-ancestors for browsers without CSP 2
     resp.headers["Access-Control-Allow-Origin"] = "*"
     resp.headers["Access-Control-Expose-Headers"] = "ETag, Content-Crs, Link"
     if request.method == "OPTIONS":

@@ -25,7 +25,7 @@ CONFORMANCE = [
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 ITEMS_PARAMS = {"bbox", "bbox-crs", "limit", "offset", "crs", "f", "services"}
-FORMATS = {"json", "geojson", "application/json", "application/geo+json"}
+FORMATS = set(openapi.FORMATS)
 
 
 def service():
@@ -37,9 +37,11 @@ def base_url() -> str:
 
 
 def check_format() -> None:
+    """``f``, when given, must be exactly one of the formats the API document lists."""
     f = request.args.get("f")
-    if f is not None and f.lower() not in FORMATS:
-        raise InvalidQuery(f"unsupported format f={f[:40]!r}; this API serves json (GeoJSON for features)", "f")
+    if f is not None and f not in FORMATS:
+        raise InvalidQuery(f"unsupported format f={f[:40]!r}; this API serves json (GeoJSON for features): "
+                           f"f={', '.join(openapi.FORMATS)}", "f")
 
 
 def queryables(layer) -> list[str]:
@@ -49,6 +51,7 @@ def queryables(layer) -> list[str]:
 
 @bp.get("", strict_slashes=False)
 def landing():
+    check_params({"f"})
     check_format()
     root = base_url()
     return json_response({
@@ -68,19 +71,25 @@ def landing():
 
 @bp.get("/conformance")
 def conformance():
+    check_params({"f"})
     check_format()
     return json_response({"conformsTo": CONFORMANCE})
 
 
 @bp.get("/api")
 def api_document():
+    check_params({"f"})
+    check_format()
     svc = service()
+    versions = tuple(lay.version for lay in svc.layers.values())
     docs = current_app.extensions.setdefault("openapi_docs", {})
-    doc = docs.get(base_url())
+    key = (base_url(), versions)   # the document depends on the data (example ids, nullable fields)
+    doc = docs.get(key)
     if doc is None:
-        doc = docs[base_url()] = orjson.dumps(openapi.build(svc, base_url()))
-    return json_response(doc, content_type="application/vnd.oai.openapi+json;version=3.0",
-                         etag=etag_for("openapi", base_url(), *(lay.version for lay in svc.layers.values())))
+        if len(docs) > 16:
+            docs.clear()
+        doc = docs[key] = orjson.dumps(openapi.build(svc, base_url()))
+    return json_response(doc, content_type=openapi.OPENAPI_TYPE, etag=etag_for("openapi", base_url(), *versions))
 
 
 def collection_doc(layer) -> dict:
@@ -105,6 +114,7 @@ def collection_doc(layer) -> dict:
 
 @bp.get("/collections")
 def collections():
+    check_params({"f"})
     check_format()
     svc = service()
     root = base_url()
@@ -116,6 +126,7 @@ def collections():
 
 @bp.get("/collections/<layer_id>")
 def collection(layer_id):
+    check_params({"f"})
     check_format()
     layer = service().layer(layer_id)
     return json_response(collection_doc(layer), etag=etag_for("collection", base_url(), layer.version))
@@ -129,14 +140,17 @@ def items(layer_id):
     check_params(ITEMS_PARAMS | set(props))
     check_format()
     args = request.args
-    datum = q.datum(q.text(args, "crs"))
+    datum = q.ogc_datum(args.get("crs"), "crs")
     limit = q.integer(q.text(args, "limit", str(q.ITEMS_DEFAULT_LIMIT)), "limit", 1, q.ITEMS_MAX_LIMIT, clamp=True)
     offset = q.integer(q.text(args, "offset", "0"), "offset", 0, q.MAX_OFFSET)
     bbox = q.bbox(q.text(args, "bbox"))
     if bbox is not None:
-        bbox = _bbox_to_wgs84(bbox, q.datum(q.text(args, "bbox-crs"), "bbox-crs"))
-    services = q.service_list(q.text(args, "services"), svc.vocab)
-    filters = {name: q.text(args, name) for name in props if args.get(name) is not None}
+        bbox = _bbox_to_wgs84(bbox, q.ogc_datum(args.get("bbox-crs"), "bbox-crs"))
+    elif "bbox-crs" in args:
+        q.ogc_datum(args.get("bbox-crs"), "bbox-crs")  # checked even without a bbox
+    services = q.service_list(q.text(args, "services"), svc.vocab, strict=True)
+    filters = {name: q.text(args, name, max_length=q.OGC_TEXT_MAX_LENGTH) for name in props
+               if args.get(name) is not None}
 
     root = base_url()
     etag = etag_for("items", layer.version, layer.modified, root, layer_id, sorted(args.items(multi=True)))
@@ -169,7 +183,7 @@ def item(layer_id, feature_id):
     layer = svc.layer(layer_id)
     check_params({"crs", "f"})
     check_format()
-    datum = q.datum(q.text(request.args, "crs"))
+    datum = q.ogc_datum(request.args.get("crs"), "crs")
     pos = svc.feature_position(layer, feature_id)
     root = base_url()
     feature = orjson.loads(layer.fragments(datum)[pos])

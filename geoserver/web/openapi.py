@@ -1,106 +1,233 @@
-"""The OpenAPI 3.0 document of the HTTP API, generated from the layer specs so it never drifts."""
+"""The OpenAPI 3.0 document of the HTTP API, generated from the layer specs (and the loaded data) so it never drifts.
+
+It tells the truth about what the server does, and schemathesis checks that it does (tests/test_schemathesis.py):
+
+* every parameter's schema is what the server accepts; whatever falls outside it is refused with 400, and so are
+  query parameters the operation does not list and parameters given twice;
+* ``crs`` and ``bbox-crs`` are enums of exactly the values accepted (``query.OGC_CRS_VALUES``);
+* ``limit`` has no ``maximum``: as OGC API - Features requires, a larger value is not an error but served as
+  ``query.ITEMS_MAX_LIMIT`` (the description says so);
+* ``bbox`` is the standard's 4 or 6 numbers; what a schema cannot say (longitudes in [-180, 180], latitudes in
+  [-90, 90], minimum <= maximum, no box across the antimeridian) is in its description and refused with 400;
+* feature properties are nullable where the layer spec says ``required = false`` or the loaded data holds a null;
+* responses list their real status codes, content types and the ETag header; ``featureId`` has an example id of
+  an existing public feature.
+"""
 
 from __future__ import annotations
 
 from ..core import query as q
 
+FORMATS = ("json", "geojson", "application/json", "application/geo+json")
+OPENAPI_TYPE = "application/vnd.oai.openapi+json;version=3.0"
+STRICT = ("Query parameters this operation does not list, or a parameter given twice, are refused with 400.")
 FIELD_SCHEMAS = {"string": {"type": "string"}, "integer": {"type": "integer"}, "number": {"type": "number"},
                  "boolean": {"type": "boolean"}, "opening_hours": {"type": "string"},
                  "services": {"type": "array", "items": {"type": "string"}}}
+TEXT = {"type": "string", "maxLength": q.OGC_TEXT_MAX_LENGTH}
 
 
 def _param(name, description, schema, required=False, where="query", **extra):
     out = {"name": name, "in": where, "description": description, "required": required, "schema": schema,
            "style": "form", "explode": False}
-    if where == "path":
-        out.pop("style")
+    if where in ("path", "header"):
+        out["style"] = "simple"
         out.pop("explode")
     out.update(extra)
     return out
 
 
-def _responses(ok_description: str, content_type: str = "application/json", schema=None):
-    error = {"description": "A JSON error naming the parameter and the problem",
-             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/exception"}}}}
-    return {"200": {"description": ok_description,
-                    "content": {content_type: {"schema": schema or {"type": "object"}}}},
-            "304": {"description": "Not modified (the ETag sent in If-None-Match is current)"},
-            "400": error, "404": error}
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+ERROR = {"content": {"application/json": {"schema": _ref("exception")}}}
+ETAG = {"ETag": {"description": "Strong entity tag of this representation (send it back in If-None-Match)",
+                 "required": True, "schema": {"type": "string"}}}
+
+
+def _responses(ok_description: str, schema: dict, content_type: str = "application/json", etag: bool = True,
+               not_found: bool = False, long_uri: bool = False) -> dict:
+    """200 (with ETag when the route sets one), 304 when it has an ETag, 400, 404 for a resource by id, and 414
+    where parameters can make the URI longer than the HTTP server reads (about 64 KB; it answers without a body)."""
+    ok = {"description": ok_description, "content": {content_type: {"schema": schema}}}
+    out = {"200": ok}
+    if etag:
+        ok["headers"] = ETAG
+        out["304"] = {"description": "Not modified: the ETag sent in If-None-Match is current", "headers": ETAG}
+    out["400"] = {"description": "A bad parameter (value outside its schema, an unknown or repeated parameter); "
+                                 "the JSON body names the parameter and the problem", **ERROR}
+    if not_found:
+        out["404"] = {"description": "No public feature with this id", **ERROR}
+    if long_uri:
+        out["414"] = {"description": "URI too long: the request line is longer than the HTTP server reads "
+                                     "(about 64 KB), refused before the API sees it"}
+    return out
 
 
 COMMON = {
-    "bbox": _param("bbox", "Only features intersecting minLon,minLat,maxLon,maxLat (in bbox-crs, default CRS84)",
-                   {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}),
-    "bbox-crs": _param("bbox-crs", "Coordinate system of bbox: CRS84 URI, wgs84, gcj02 or bd09",
-                       {"type": "string", "default": "wgs84"}),
-    "limit": _param("limit", f"Page size; values above {q.ITEMS_MAX_LIMIT} are reduced to {q.ITEMS_MAX_LIMIT}",
-                    {"type": "integer", "minimum": 1, "maximum": q.ITEMS_MAX_LIMIT,
-                     "default": q.ITEMS_DEFAULT_LIMIT}),
+    "bbox": _param(
+        "bbox", "Only features intersecting the box minLon,minLat,maxLon,maxLat (or the 6-number form with heights, "
+        "heights ignored), in bbox-crs (default CRS84 / WGS84). Longitudes must lie in [-180, 180], latitudes in "
+        "[-90, 90], each minimum at most its maximum (boxes across the antimeridian are not supported); other "
+        "boxes are refused with 400.",
+        {"type": "array", "oneOf": [{"minItems": 4, "maxItems": 4}, {"minItems": 6, "maxItems": 6}],
+         "items": {"type": "number"}}),
+    "bbox-crs": _param("bbox-crs", "Coordinate system of bbox: wgs84 (the default, = CRS84), gcj02 (Amap, Tencent), "
+                                   "bd09 (Baidu) or a CRS84 URI; exactly one of these values",
+                       {"type": "string", "enum": list(q.OGC_CRS_VALUES), "default": "wgs84"}),
+    "limit": _param("limit", f"Page size (default {q.ITEMS_DEFAULT_LIMIT}). A value above {q.ITEMS_MAX_LIMIT} is not "
+                             f"an error: it is served as {q.ITEMS_MAX_LIMIT}, as OGC API - Features requires (the "
+                             "self link shows the limit used)",
+                    {"type": "integer", "minimum": 1, "default": q.ITEMS_DEFAULT_LIMIT}),
     "offset": _param("offset", "Number of matching features to skip (follow the next/prev links)",
-                     {"type": "integer", "minimum": 0, "default": 0}),
-    "crs": _param("crs", "Output coordinates: wgs84 (CRS84, default), gcj02 (Amap/Tencent) or bd09 (Baidu)",
-                  {"type": "string", "default": "wgs84"}),
-    "f": _param("f", "Output format (json only)", {"type": "string", "enum": ["json", "geojson"]}),
+                     {"type": "integer", "minimum": 0, "maximum": q.MAX_OFFSET, "default": 0}),
+    "crs": _param("crs", "Output coordinates: wgs84 (the default, = CRS84), gcj02 (Amap, Tencent), bd09 (Baidu) or "
+                         "a CRS84 URI; exactly one of these values",
+                  {"type": "string", "enum": list(q.OGC_CRS_VALUES), "default": "wgs84"}),
+    "f": _param("f", "Output format: JSON (GeoJSON for features); exactly one of these values",
+                {"type": "string", "enum": list(FORMATS)}),
 }
+
+
+def _nullable_fields(layer) -> set[str]:
+    """Public fields that may be null: optional in the spec, or null somewhere in the loaded data."""
+    out = {f.name for f in layer.spec.public_fields if not f.required}
+    for props in layer.properties:
+        out.update(name for name, value in props.items() if value is None)
+    return out
+
+
+def _geometry_schema(layer) -> dict:
+    position = {"type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "number"}}
+    if layer.index.is_point:
+        return {"type": "object", "required": ["type", "coordinates"], "additionalProperties": False,
+                "properties": {"type": {"type": "string", "enum": ["Point"]}, "coordinates": position}}
+    ring = {"type": "array", "minItems": 4, "items": position}
+    polygon = {"type": "array", "items": ring}
+    return {"type": "object", "required": ["type", "coordinates"],
+            "properties": {"type": {"type": "string", "enum": ["Polygon", "MultiPolygon"]},
+                           "coordinates": {"type": "array", "items": {"oneOf": [ring, polygon]}}}}
+
+
+def _feature_schema(layer) -> dict:
+    spec = layer.spec
+    nullable = _nullable_fields(layer)
+    props = {}
+    for f in spec.public_fields:
+        schema = {**FIELD_SCHEMAS[f.type], "title": f"{f.title_zh} / {f.title_en}"}
+        if f.type == "services":
+            schema["items"] = {"type": "string", "enum": list(spec.services)} if spec.services else schema["items"]
+        if f.enum:
+            schema["enum"] = list(f.enum) + ([None] if f.name in nullable else [])
+        if f.name in nullable:
+            schema["nullable"] = True   # e.g. opening_hours: null = unknown (never counted as open)
+        props[f.name] = schema
+    return {"type": "object", "required": ["type", "id", "geometry", "properties"],
+            "properties": {"type": {"type": "string", "enum": ["Feature"]}, "id": {"type": "string"},
+                           "geometry": _geometry_schema(layer),
+                           "properties": {"type": "object", "required": [f.name for f in spec.public_fields],
+                                          "additionalProperties": False, "properties": props},
+                           "links": {"type": "array", "items": _ref("link")}}}
+
+
+def _collection_schema() -> dict:
+    return {"type": "object", "required": ["id", "links"],
+            "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"},
+                           "itemType": {"type": "string"}, "crs": {"type": "array", "items": {"type": "string"}},
+                           "storageCrs": {"type": "string"},
+                           "extent": {"type": "object", "properties": {"spatial": {"type": "object", "properties": {
+                               "bbox": {"type": "array", "items": {"type": "array", "minItems": 4, "maxItems": 4,
+                                                                  "items": {"type": "number"}}},
+                               "crs": {"type": "string"}}}}},
+                           "links": {"type": "array", "items": _ref("link")}}}
 
 
 def build(svc, base_url: str) -> dict:
     """The OpenAPI document for ``svc``'s layers, with server URL ``base_url`` (the /ogc root)."""
     vocab_ids = list(svc.vocab.ids)
-    services_param = _param("services", "Only features offering all these services (comma-separated ids)",
-                            {"type": "array", "items": {"type": "string", "enum": vocab_ids}})
+    services_param = _param("services", "Only features offering all these services (comma-separated ids; Chinese "
+                                        "and English labels are understood too); an empty value or entry is refused",
+                            {"type": "array", "minItems": 1, "maxItems": len(vocab_ids),
+                             "items": {"type": "string", "enum": vocab_ids}})
+    fmt = [COMMON["f"]]
+    schemas = {
+        "exception": {"type": "object", "required": ["code", "description"],
+                      "properties": {"code": {"type": "string"}, "description": {"type": "string"},
+                                     "parameter": {"type": "string"}}},
+        "link": {"type": "object", "required": ["href", "rel"],
+                 "properties": {"href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"},
+                                "title": {"type": "string"}}},
+        "landingPage": {"type": "object", "required": ["links"],
+                        "properties": {"title": {"type": "string"}, "description": {"type": "string"},
+                                       "links": {"type": "array", "items": _ref("link")}}},
+        "confClasses": {"type": "object", "required": ["conformsTo"],
+                        "properties": {"conformsTo": {"type": "array", "items": {"type": "string"}}}},
+        "collection": _collection_schema(),
+        "collections": {"type": "object", "required": ["links", "collections"],
+                        "properties": {"links": {"type": "array", "items": _ref("link")},
+                                       "collections": {"type": "array", "items": _ref("collection")}}},
+    }
     paths = {
         "/": {"get": {"summary": "Landing page", "operationId": "getLandingPage", "tags": ["Capabilities"],
-                      "parameters": [COMMON["f"]], "responses": _responses("Links to the API")}},
+                      "description": STRICT, "parameters": fmt,
+                      "responses": _responses("Links to the API", _ref("landingPage"), etag=False)}},
         "/conformance": {"get": {"summary": "Conformance classes", "operationId": "getConformance",
-                                 "tags": ["Capabilities"], "parameters": [COMMON["f"]],
-                                 "responses": _responses("The conformance classes")}},
+                                 "tags": ["Capabilities"], "description": STRICT, "parameters": fmt,
+                                 "responses": _responses("The conformance classes", _ref("confClasses"),
+                                                         etag=False)}},
         "/api": {"get": {"summary": "This API definition", "operationId": "getApi", "tags": ["Capabilities"],
-                         "responses": _responses("OpenAPI 3.0", "application/vnd.oai.openapi+json;version=3.0")}},
+                         "description": STRICT, "parameters": fmt,
+                         "responses": _responses("OpenAPI 3.0", {"type": "object"}, OPENAPI_TYPE)}},
         "/collections": {"get": {"summary": "Feature collections", "operationId": "getCollections",
-                                 "tags": ["Capabilities"], "parameters": [COMMON["f"]],
-                                 "responses": _responses("The collections")}},
+                                 "tags": ["Capabilities"], "description": STRICT, "parameters": fmt,
+                                 "responses": _responses("The collections", _ref("collections"))}},
     }
     for lid, layer in svc.layers.items():
         spec = layer.spec
-        props = {f.name: {**FIELD_SCHEMAS[f.type], "title": f"{f.title_zh} / {f.title_en}",
-                          **({} if f.required else {"nullable": True})}   # e.g. opening_hours: null = unknown
-                 for f in spec.public_fields}
+        schemas[f"feature_{lid}"] = _feature_schema(layer)
         filters = [_param(f.name, f"Only features whose {f.name} equals one of these comma-separated values"
-                          + (" (Chinese name, code or English name)" if f.name == "district" else ""),
-                          {"type": "string"})
+                          + (" (Chinese name, code or English name)" if f.name == "district" else ""), TEXT)
                    for f in spec.public_fields if f.type in ("string", "integer", "boolean")]
         item_params = [COMMON[k] for k in ("bbox", "bbox-crs", "limit", "offset", "crs", "f")] + filters
         if any(f.type == "services" for f in spec.fields):
             item_params.insert(4, services_param)
-        feature_schema = {"type": "object", "properties": {"type": {"type": "string"}, "id": {"type": "string"},
-                          "geometry": {"type": "object"}, "properties": {"type": "object", "properties": props}}}
+        collection_schema = {"type": "object", "required": ["type", "features", "numberMatched", "numberReturned",
+                                                            "timeStamp", "links"],
+                             "properties": {"type": {"type": "string", "enum": ["FeatureCollection"]},
+                                            "features": {"type": "array", "items": _ref(f"feature_{lid}")},
+                                            "numberMatched": {"type": "integer", "minimum": 0},
+                                            "numberReturned": {"type": "integer", "minimum": 0},
+                                            "timeStamp": {"type": "string", "format": "date-time"},
+                                            "links": {"type": "array", "items": _ref("link")}}}
         paths[f"/collections/{lid}"] = {"get": {
             "summary": f"{spec.title_en} ({spec.title_zh})", "operationId": f"describe_{lid}",
-            "tags": [lid], "parameters": [COMMON["f"]], "responses": _responses("The collection")}}
+            "tags": [lid], "description": STRICT, "parameters": fmt,
+            "responses": _responses("The collection", _ref("collection"))}}
         paths[f"/collections/{lid}/items"] = {"get": {
             "summary": f"Features of {spec.title_en}", "operationId": f"getFeatures_{lid}", "tags": [lid],
-            "parameters": item_params,
-            "responses": _responses("A GeoJSON FeatureCollection", "application/geo+json",
-                                    {"type": "object", "properties": {
-                                        "type": {"type": "string"},
-                                        "features": {"type": "array", "items": feature_schema}}})}}
+            "description": STRICT, "parameters": item_params,
+            "responses": _responses("A GeoJSON FeatureCollection", collection_schema, "application/geo+json",
+                                    long_uri=True)}}
+        feature_id = {"type": "string", "minLength": 1, "maxLength": q.OGC_TEXT_MAX_LENGTH}
+        example = {"example": str(layer.ids[0])} if layer.count else {}
         paths[f"/collections/{lid}/items/{{featureId}}"] = {"get": {
             "summary": f"One feature of {spec.title_en}", "operationId": f"getFeature_{lid}", "tags": [lid],
-            "parameters": [_param("featureId", "Feature id", {"type": "string"}, required=True, where="path"),
+            "description": STRICT,
+            "parameters": [_param("featureId", "Feature id (e.g. from an items page)", feature_id, required=True,
+                                  where="path", **example),
                            COMMON["crs"], COMMON["f"]],
-            "responses": _responses("A GeoJSON Feature", "application/geo+json", feature_schema)}}
+            "responses": _responses("A GeoJSON Feature", _ref(f"feature_{lid}"), "application/geo+json",
+                                    not_found=True, long_uri=True)}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "Shanghai union service map - OGC API Features", "version": "1.0.0",
                  "description": ("Layers marked sample_data hold generated SAMPLE data (示例数据): "
                                  + (", ".join(lid for lid, lay in svc.layers.items() if lay.has_sample_data) or "none")
-                                 + ". Coordinates are WGS84 lon/lat unless crs=gcj02 or crs=bd09 is asked for."),
+                                 + ". Coordinates are WGS84 lon/lat unless crs=gcj02 or crs=bd09 is asked for. "
+                                 + STRICT),
                  "license": {"name": "See the project README"}},
         "servers": [{"url": base_url}],
         "paths": paths,
-        "components": {"schemas": {"exception": {
-            "type": "object", "required": ["code"],
-            "properties": {"code": {"type": "string"}, "description": {"type": "string"},
-                           "parameter": {"type": "string"}}}}},
+        "components": {"schemas": schemas},
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, Response, current_app, request
 
 from ..core import query as q
@@ -9,7 +11,7 @@ from ..core.catchment_query import COVERAGE_PARAMS
 from ..core.errors import InvalidQuery
 from ..core.planning import build_problem, parse_siting_request, sites_frame, solve
 from .analysis import coverage_from_args
-from .http import check_params
+from .http import check_params, folium_page_csp, tile_sources
 
 bp = Blueprint("pages", __name__)
 
@@ -21,19 +23,19 @@ def tiles_config() -> dict | None:
     url = current_app.config.get("TILES_URL")
     if not url:
         return None
-    return {"url": url, "attribution": current_app.config.get("TILES_ATTRIBUTION") or "", "name": "底图 Base map"}
+    # a tile layer must say whose map it is: the configured attribution, else the tile server's host
+    host = urlsplit(url.replace("{s}", "a")).hostname or "the configured tile server"
+    attribution = current_app.config.get("TILES_ATTRIBUTION") or f"底图 Base map: {host}"
+    return {"url": url, "attribution": attribution, "name": "底图 Base map"}
 
 
-@bp.get("/planning")
-def planning():
-    """Coverage of a layer with its gaps, and (k > 0) k proposed new suburban sites from the fast solver."""
-    check_params(COVERAGE_PARAMS | {"k"})
-    svc = current_app.extensions["geoservice"]
-    args = request.args.to_dict()
+def planning_html(svc, payload: dict) -> str:
+    """The planning page for plain query arguments (and the tiles configuration); runs in a planning process."""
+    args, tiles = dict(payload["args"]), payload["tiles"]
     if not args.get("minutes"):
         args.setdefault("radius_m", "1000")
     k = q.integer(q.text(args, "k", "10"), "k", 0, MAX_PAGE_K)
-    layer, result = coverage_from_args(args)
+    layer, result = coverage_from_args(svc, args)
     gaps = svc.gaps(result)
     sites = None
     if k:
@@ -47,7 +49,19 @@ def planning():
         sites = sites_frame(plan)
     from ..render.assets import render_html
     from ..render.maps import planning_map
-    html = svc.cached(("page-html", svc.result_key(result), k, str(tiles_config())), lambda: render_html(planning_map(
-        svc, result, gaps, proposed_sites=sites, radius_m=result.catchment.straight_radius_m, tiles=tiles_config(),
+    return svc.cached(("page-html", svc.result_key(result), k, str(tiles)), lambda: render_html(planning_map(
+        svc, result, gaps, proposed_sites=sites, radius_m=result.catchment.straight_radius_m, tiles=tiles,
         mode="served")))
-    return Response(html, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+
+@bp.get("/planning")
+def planning():
+    """Coverage of a layer with its gaps, and (k > 0) k proposed new suburban sites from the fast solver."""
+    check_params(COVERAGE_PARAMS | {"k"})
+    from .heavy import client_of
+    html = current_app.extensions["planning"].run(
+        "planning", {"args": request.args.to_dict(), "tiles": tiles_config()}, client_of(request))
+    tiles = tiles_config()
+    csp = folium_page_csp(tile_sources(tiles["url"] if tiles else None))
+    return Response(html, content_type="text/html; charset=utf-8",
+                    headers={"Cache-Control": "no-cache", "Content-Security-Policy": csp})

@@ -1,17 +1,22 @@
-"""Siting endpoints: propose new sites (MCLP), answering at once or through a cancellable background job."""
+"""Siting endpoints: propose new sites (MCLP), answering at once or through a cancellable background job; the work
+runs in the worker's planning processes (see heavy.py), never in the threads that answer riders."""
 
 from __future__ import annotations
 
-import threading
+import hashlib
+import logging
 import time
 
+import orjson
 from flask import Blueprint, current_app, request, url_for
 
 from ..core.errors import FeatureNotFound, GeoServerError
 from ..core.jobs import JobStore
 from ..core.planning import build_problem, estimate_seconds, parse_siting_request, solve
-from .http import json_response
+from .heavy import Busy, TooManyRequests, client_of
+from .http import json_body, json_response
 
+log = logging.getLogger(__name__)
 bp = Blueprint("siting", __name__)
 
 SYNC_MAX_S = 10.0
@@ -35,31 +40,62 @@ def plan_body(svc, plan) -> dict:
             "districts": plan.district_rows(svc)}
 
 
-@bp.post("/api/siting")
-def siting():
-    svc = service()
-    body = request.get_json(force=True, silent=True)
+def siting_answer(svc, body) -> dict:
+    """A siting request answered now ({"kind": "answer"}), or found to need a background job ({"kind": "job"}) or
+    to be too large ({"kind": "too_large"}); runs in a planning process."""
     req = parse_siting_request(body, svc)
     problem = build_problem(svc, req)
     estimate = estimate_seconds(problem)
     if estimate > MAX_JOB_S:
-        return json_response({"code": "TooLarge", "parameter": "k",
-                              "description": f"this request would take about {estimate:,.0f} s, more than the "
-                                             f"{MAX_JOB_S:g} s this server allows; narrow the area, raise spacing_m "
-                                             "or use the fast solver"}, status=400, cache="no-store")
+        return {"kind": "too_large", "estimate_s": estimate}
     if estimate <= SYNC_MAX_S and not body.get("async"):
-        return json_response(plan_body(svc, solve(svc, problem)), cache="no-store")
+        return {"kind": "answer", "body": orjson.dumps(plan_body(svc, solve(svc, problem)))}
+    return {"kind": "job", "estimate_s": round(estimate, 1),
+            "summary": {"layer": req.layer, "k": req.k, "solver": req.solver, "estimate_s": round(estimate, 1),
+                        "candidates": problem.candidates.size}}
+
+
+@bp.post("/api/siting")
+def siting():
+    svc = service()
+    body = json_body()
+    parse_siting_request(body, svc)          # a bad request is refused here, before it takes a planning slot
+    pool = current_app.extensions["planning"]
+    client = client_of(request)
+    answer = pool.run("siting", body, client)
+    if answer["kind"] == "too_large":
+        return json_response({"code": "TooLarge", "parameter": "k",
+                              "description": f"this request would take about {answer['estimate_s']:,.0f} s, more than "
+                                             f"the {MAX_JOB_S:g} s this server allows; narrow the area, raise spacing_m "
+                                             "or use the fast solver"}, status=400, cache="no-store")
+    if answer["kind"] == "answer":
+        return json_response(answer["body"], cache="no-store")
     store = jobs()
-    job_id = store.create("siting", {"layer": req.layer, "k": req.k, "solver": req.solver,
-                                     "estimate_s": round(estimate, 1), "candidates": problem.candidates.size})
-    app = current_app._get_current_object()
-    threading.Thread(target=_run_job, args=(app, svc, store, job_id, problem), daemon=True).start()
+    owner = owner_of(client)
+    limits = pool.limits
+    if store.count_running("siting") >= limits.max_jobs:
+        raise Busy(f"{limits.max_jobs} siting jobs are running on this server, the most it runs at once; try again "
+                   "when one has finished", 60)
+    if store.count_running("siting", owner) >= limits.max_jobs_per_client:
+        raise TooManyRequests(f"this client already has {limits.max_jobs_per_client} siting jobs running; wait for "
+                              "them or cancel one", 60)
+    job_id = store.create("siting", answer["summary"], owner=owner)
+    pool.start_job("siting_job", {"body": body, "job_id": job_id, "jobs_dir": str(store.folder)},
+                   on_failure=lambda message: store.update(job_id, state="failed", message=message))
     url = url_for("siting.job", job_id=job_id)
-    return json_response({"job_id": job_id, "state": "running", "status_url": url, "estimate_s": round(estimate, 1)},
-                         status=202, cache="no-store", headers={"Location": url})
+    return json_response({"job_id": job_id, "state": "running", "status_url": url,
+                          "estimate_s": answer["estimate_s"]}, status=202, cache="no-store", headers={"Location": url})
 
 
-def _run_job(app, svc, store: JobStore, job_id: str, problem) -> None:
+def owner_of(client: str) -> str:
+    """A job's owner as a hash of the client's address (job states are public: the address is not in them)."""
+    return hashlib.blake2b(client.encode(), digest_size=8).hexdigest()
+
+
+def run_job(svc, payload: dict) -> None:
+    """A background siting job: rebuild the problem, solve it, report through the job file (a planning process)."""
+    store = JobStore(payload["jobs_dir"])
+    job_id = payload["job_id"]
     last = [0.0]
 
     def progress(fraction: float, message: str) -> None:
@@ -69,13 +105,14 @@ def _run_job(app, svc, store: JobStore, job_id: str, problem) -> None:
             store.update(job_id, progress=round(float(fraction), 4), message=str(message))
 
     try:
+        problem = build_problem(svc, parse_siting_request(payload["body"], svc))
         plan = solve(svc, problem, progress=progress, cancel=lambda: store.cancel_requested(job_id))
         state = "cancelled" if plan.siting.status == "cancelled" else "done"
         store.update(job_id, state=state, progress=1.0, message=plan.siting.status, result=plan_body(svc, plan))
     except GeoServerError as exc:
         store.update(job_id, state="failed", message=exc.message, error=exc.to_dict())
     except Exception:  # a job must always end in a final state that clients can read
-        app.logger.exception("siting job %s failed", job_id)
+        log.exception("siting job %s failed", job_id)
         store.update(job_id, state="failed", message="internal error; it has been logged")
 
 
@@ -84,6 +121,7 @@ def _siting_job(job_id: str) -> dict:
     state = jobs().get(job_id)
     if state.get("kind") != "siting":
         raise FeatureNotFound(f"no siting job {job_id[:40]!r}", "jobId")
+    state.pop("owner", None)
     return state
 
 

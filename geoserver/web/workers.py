@@ -219,9 +219,7 @@ def index():
         "default-src 'self'; img-src 'self' data: blob: http: https:; script-src 'self'; "
         "style-src 'self' 'unsafe-inline'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
         "frame-ancestors 'self'")
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Referrer-Policy"] = "no-referrer"
-    return resp
+    return resp  # X-Content-Type-Options and Referrer-Policy: on every response (http.finish)
 
 
 @bp.get("/admin")
@@ -243,8 +241,6 @@ def admin_page():
     resp.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self' data: blob: http: https:; script-src 'self'; style-src 'self'; "
         "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Referrer-Policy"] = "no-referrer"
     resp.headers["X-Frame-Options"] = "DENY"
     return resp
 
