@@ -9,7 +9,8 @@ Two server set-ups are measured, each in a fresh `geoserver serve --workers 2` o
   admission limits of `geoserver serve` (per-client rate switched off here, so the N planners keep asking);
 * ``inline`` (`GEOSERVER_PLANNING_PROCESSES=0 --threads 1`): planning in the request threads, as before the change.
 For each: wrk on random nearest queries alone (``unloaded``), then the same wrk while N client threads each post a
-small synchronous siting request (k=10 over 崇明区, about 1 s of work) in a loop (``loaded``). Reported: requests/s
+small synchronous siting request (k=10 over 崇明区, about 1 s of work) in a loop from its own loopback address
+(127.0.0.2 …, so the server sees N distinct clients) (``loaded``). Reported: requests/s
 and p50/p99 of nearest, the ratio loaded/unloaded, and how the planners' requests ended (200, 429, 503).
 Medians over ``--runs``. Load goes to loopback only.
 """
@@ -17,12 +18,13 @@ Medians over ``--runs``. Load goes to loopback only.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import sys
 import threading
 import time
-import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -41,22 +43,24 @@ SETUPS = {
 }
 
 
-def planner(url: str, stop: threading.Event, outcomes: Counter, lock: threading.Lock) -> None:
-    """One planner: post the siting request again and again until told to stop."""
+def planner(url: str, number: int, stop: threading.Event, outcomes: Counter, lock: threading.Lock) -> None:
+    """Planner ``number``: post the siting request again and again until told to stop, from its own loopback
+    address (127.0.0.<number + 2>), so the server sees distinct clients as it would on a network."""
     data = json.dumps(SITING).encode()
+    host, port = urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port
     while not stop.is_set():
-        req = urllib.request.Request(url + "/api/siting", data=data, headers={"Content-Type": "application/json"})
+        conn = http.client.HTTPConnection(host, port, timeout=120, source_address=(f"127.0.0.{number + 2}", 0))
         try:
-            with urllib.request.urlopen(req, timeout=120) as resp:
-                resp.read()
-                code = resp.status
-        except urllib.error.HTTPError as err:
-            err.read()
-            code = err.code
+            conn.request("POST", "/api/siting", body=data, headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            code = resp.status
             if code in (429, 503):
-                time.sleep(float(err.headers.get("Retry-After", "1")) / 10)   # impatient planners
+                time.sleep(float(resp.headers.get("Retry-After", "1")) / 10)   # impatient planners
         except OSError:
             code = "error"
+        finally:
+            conn.close()
         with lock:
             outcomes[code] += 1
 
@@ -75,8 +79,8 @@ def measure(setup: str, clients: int, duration: int) -> dict:
                 urllib.request.urlopen(req, timeout=120).read()
             unloaded = run_wrk(url + "/", duration_s=duration, script=SCRIPT)
             stop, outcomes, lock = threading.Event(), Counter(), threading.Lock()
-            threads = [threading.Thread(target=planner, args=(url, stop, outcomes, lock), daemon=True)
-                       for _ in range(clients)]
+            threads = [threading.Thread(target=planner, args=(url, i, stop, outcomes, lock), daemon=True)
+                       for i in range(clients)]
             for t in threads:
                 t.start()
             time.sleep(2)          # the planners are busy before wrk starts

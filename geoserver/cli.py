@@ -54,7 +54,7 @@ def layers(ctx):
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=lambda: os.cpu_count() or 1, show_default="one per core",
               type=click.IntRange(1, 64), help="Worker processes, each with its own copy of the layers.")
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64),
               help="Request threads per worker: while one waits for a planning answer (computed in a separate "
                    "process), the others keep answering riders.")
 @click.pass_context
@@ -71,6 +71,7 @@ def serve(ctx, host, port, workers, threads, reuse_port):
     from .web.heavy import SERVE_DEFAULTS
     for key, value in SERVE_DEFAULTS.items():   # planning in its own processes, a per-client rate (overridable)
         os.environ.setdefault(key, value)
+    os.environ["GEOSERVER_REQUEST_THREADS"] = str(threads)   # planning may hold at most half of them
     os.environ["GEOSERVER_DATA_DIR"] = str(svc.data_dir.resolve())
     os.environ["GEOSERVER_LAYERS_DIR"] = str(svc.layers_dir.resolve())
     from . import wsgi

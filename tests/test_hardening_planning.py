@@ -203,3 +203,10 @@ def test_findings_1_to_3_under_an_address_space_limit():
         assert get(f"{url}/healthz")[0] == 200 and proc.poll() is None
     finally:
         stop_server(proc)
+
+
+def test_planning_never_takes_more_than_half_the_request_threads():
+    assert Limits(processes=1, queue=2).capacity == 3
+    assert Limits(processes=1, queue=4, request_threads=8).capacity == 4
+    assert Limits(processes=1, queue=2, request_threads=1).capacity == 1
+    assert Limits.from_env({"GEOSERVER_REQUEST_THREADS": "8", "GEOSERVER_PLANNING_QUEUE": "9"}).capacity == 4

@@ -10,7 +10,8 @@ client, ``geoserver dev``).
 
 Admission, per serving worker, before any work: a client (its address) may have ``per_client`` heavy requests in
 flight (else 429) and ``per_minute`` a minute (token bucket; 0 = no limit; else 429 with Retry-After); the worker
-takes at most ``processes + queue`` at a time (else 503 with Retry-After). Background jobs are capped across the whole
+takes at most ``processes + queue`` at a time, and never more than half its request threads, so riders always find a
+free thread (else 503 with Retry-After). Background jobs are capped across the whole
 server through the job files: ``max_jobs`` running, ``max_jobs_per_client`` per client (else 429/503).
 """
 
@@ -54,7 +55,8 @@ class TooManyRequests(Busy):
 @dataclass(frozen=True)
 class Limits:
     processes: int = 0              # planning processes per serving worker (0: in the request thread)
-    queue: int = 4                  # heavy requests that may wait for a planning process, per serving worker
+    queue: int = 2                  # heavy requests that may wait for a planning process, per serving worker
+    request_threads: int = 0        # the serving worker's request threads (0: unknown); at most half wait on planning
     per_client: int = 2             # heavy requests of one client in flight at once, per serving worker
     per_minute: float = 0.0         # heavy requests of one client per minute, per serving worker (0: no limit)
     job_processes: int = 1          # processes for background siting jobs, per serving worker
@@ -62,6 +64,13 @@ class Limits:
     max_jobs_per_client: int = 2    # background jobs of one client running at once, whole server
     nice: int = 10                  # how much lower the planning processes' CPU priority is
     timeout_s: float = 120.0        # the longest a request waits for its answer
+
+    @property
+    def capacity(self) -> int:
+        """Heavy requests one serving worker takes at once: its planning processes and their queue, but never more
+        than half its request threads (the other half always free for riders)."""
+        wanted = max(1, self.processes) + self.queue
+        return min(wanted, max(1, self.request_threads // 2)) if self.request_threads else wanted
 
     @classmethod
     def from_env(cls, env=os.environ, **overrides) -> "Limits":
@@ -79,6 +88,7 @@ class Limits:
                    max_jobs=pick("max_jobs", base.max_jobs, int),
                    max_jobs_per_client=pick("max_jobs_per_client", base.max_jobs_per_client, int),
                    nice=pick("planning_nice", base.nice, int),
+                   request_threads=pick("request_threads", base.request_threads, int),
                    timeout_s=pick("planning_timeout_s", base.timeout_s, float))
 
 
@@ -158,8 +168,7 @@ class PlanningPool:
             if self._per_client[client] >= limits.per_client:
                 raise TooManyRequests(f"this client already has {self._per_client[client]} planning requests in "
                                       f"progress (at most {limits.per_client}); wait for them", 5)
-            capacity = max(1, limits.processes) + limits.queue
-            if self._in_flight >= capacity:
+            if self._in_flight >= limits.capacity:
                 raise Busy(f"the planning queue is full ({self._in_flight} requests); try again shortly", 10)
             self._take_token(client)
             self._in_flight += 1
