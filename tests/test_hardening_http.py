@@ -221,7 +221,9 @@ def test_13_every_answer_has_nosniff_and_referrer_policy_and_every_page_a_csp(wo
     for directive in ("frame-ancestors 'self'", "object-src 'none'", "base-uri 'self'", "connect-src 'self'",
                       "script-src 'self' 'unsafe-inline'", "style-src 'self' 'unsafe-inline'"):
         assert directive in csp, (directive, csp)
-    assert "http:" not in csp and "https:" not in csp   # no tile host configured: images from this server only
+    # images from this server and the default base map's tile host only (OpenStreetMap when nothing is configured)
+    assert "img-src 'self' data: blob: https://tile.openstreetmap.org;" in csp, csp
+    assert " http: " not in csp and " https: " not in csp
     tiled = create_app({**world.config, "TILES_URL": "https://{s}.tile.example.org/{z}/{x}/{y}.png",
                         "TILES_ATTRIBUTION": "© example"},
                        service=world.service).test_client()

@@ -109,9 +109,27 @@ def test_tile_urls_come_from_configuration(tiled_client, bare_client):
     assert "OpenStreetMap" in bases["osm"]["attribution"]
     assert bases["none"]["url"] is None
 
-    html = bare_client.get("/").get_data(as_text=True)
-    assert [b["id"] for b in boot_of(html)["basemaps"]] == ["none"]
+    html = bare_client.get("/").get_data(as_text=True)   # nothing configured: OpenStreetMap, the keyless default
+    default = boot_of(html)["basemaps"]
+    assert [(b["id"], b["url"], b["crs"]) for b in default] == [
+        ("osm", "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "wgs84"), ("none", None, "wgs84")]
+    assert default[0]["attribution"] == "© OpenStreetMap contributors (openstreetmap.org/copyright)"
     assert "invalid" not in html
+
+
+def test_base_map_providers_from_configuration(service):
+    def offered(**cfg):
+        return [(b["id"], b["url"], b["labels"]) for b in
+                boot_of(create_app(cfg, service=service).test_client().get("/").get_data(as_text=True))["basemaps"]]
+
+    tianditu = offered(TIANDITU_KEY="k123")       # 天地图 first once a key is configured: the official map, WGS84
+    assert [b[0] for b in tianditu] == ["tianditu", "osm", "none"]
+    assert tianditu[0][1].startswith("https://t{s}.tianditu.gov.cn/vec_w/wmts?") and tianditu[0][1].endswith("&tk=k123")
+    assert "/cva_w/wmts?" in tianditu[0][2] and tianditu[0][2].endswith("&tk=k123")   # the Chinese labels on top
+    assert offered(BASEMAPS="none") == [("none", None, None)]                    # an intranet: no tiles at all
+    assert [b[0] for b in offered(BASEMAPS="amap,osm")] == ["amap", "osm", "none"]
+    assert offered(BASEMAPS="amap")[0][1].startswith("https://webrd0{s}.is.autonavi.com/appmaptile?")
+    assert [b[0] for b in offered(BASEMAPS="tianditu,osm")] == ["osm", "none"]  # no key: Tianditu cannot be shown
 
 
 def test_tile_configuration_from_environment(monkeypatch, service):
@@ -121,7 +139,8 @@ def test_tile_configuration_from_environment(monkeypatch, service):
     app = create_app(service=service)
     boot = boot_of(app.test_client().get("/").get_data(as_text=True))
     assert [(b["id"], b["url"], b["attribution"]) for b in boot["basemaps"]] == [
-        ("amap", AMAP, "© AutoNavi"), ("none", None, "")]
+        ("amap", AMAP, "© AutoNavi"), ("osm", "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                                       "© OpenStreetMap contributors (openstreetmap.org/copyright)"), ("none", None, "")]
 
 
 def test_no_external_script_or_style_and_every_asset_is_local(tiled_client):

@@ -30,6 +30,9 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
                       AMAP_TILES_URL=os.environ.get("GEOSERVER_AMAP_TILES_URL"),
                       AMAP_TILES_ATTRIBUTION=os.environ.get("GEOSERVER_AMAP_TILES_ATTRIBUTION"),
                       AMAP_TILES_SUBDOMAINS=os.environ.get("GEOSERVER_AMAP_TILES_SUBDOMAINS") or "1234",
+                      # base maps offered, first the default (tianditu, amap, osm, none): see workers.base_maps
+                      BASEMAPS=os.environ.get("GEOSERVER_BASEMAPS"),
+                      TIANDITU_KEY=os.environ.get("GEOSERVER_TIANDITU_KEY"),
                       # admin API: browser origins allowed to write (comma-separated); none by default
                       ADMIN_ORIGINS=os.environ.get("GEOSERVER_ADMIN_ORIGINS", ""),
                       ADMIN_TOKENS_FILE=os.environ.get("GEOSERVER_TOKENS_FILE"),

@@ -19,14 +19,17 @@ MAX_PAGE_K = 50
 
 
 def tiles_config() -> dict | None:
-    """Base-map tiles from configuration (TILES_URL / TILES_ATTRIBUTION, or $GEOSERVER_TILES_*); None: no tiles."""
-    url = current_app.config.get("TILES_URL")
-    if not url:
+    """The planning page's base map: the first WGS84 one the workers' map offers (Folium draws in WGS84); None when
+    tiles are off."""
+    from .workers import base_maps
+    first = next((b for b in base_maps() if b["url"] and b["crs"] == "wgs84"), None)
+    if first is None:
         return None
-    # a tile layer must say whose map it is: the configured attribution, else the tile server's host
-    host = urlsplit(url.replace("{s}", "a")).hostname or "the configured tile server"
-    attribution = current_app.config.get("TILES_ATTRIBUTION") or f"底图 Base map: {host}"
-    return {"url": url, "attribution": attribution, "name": "底图 Base map"}
+    url = first["url"]   # Folium's tiles use Leaflet's default subdomains (abc); other providers get their first one
+    if "{s}" in url and first["subdomains"] and first["subdomains"] != "abc":
+        url = url.replace("{s}", first["subdomains"][0])
+    host = urlsplit(url).hostname or "the configured tile server"
+    return {"url": url, "attribution": first["attribution"] or f"底图 Base map: {host}", "name": "底图 Base map"}
 
 
 def planning_html(svc, payload: dict) -> str:

@@ -50,23 +50,68 @@ OUTLINE_TOLERANCE_DEG = 0.001
 
 
 # --- configuration ----------------------------------------------------------------------------------------------
-def base_maps() -> list[dict]:
-    """Configured base maps, in the order the page offers them (the first is the default); "none" is always last.
+#: The base-map providers the page can offer. ``crs``: the datum the tiles are drawn in (Amap's GCJ-02 shifts every
+#: overlay); ``labels``: a transparent annotation layer drawn on top (Tianditu's map and its Chinese labels are two
+#: layers); ``{key}``: the provider's key from configuration.
+PROVIDERS = {
+    "tianditu": {"crs": "wgs84", "max_native_zoom": 18, "subdomains": "01234567",
+                 "url": "https://t{s}.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=vec"
+                        "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk={key}",
+                 "labels": "https://t{s}.tianditu.gov.cn/cva_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+                           "&LAYER=cva&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
+                           "&TILECOL={x}&tk={key}",
+                 "attribution": "© 天地图 Tianditu · 国家地理信息公共服务平台"},
+    "amap": {"crs": "gcj02", "max_native_zoom": 18, "subdomains": "1234",
+             "url": "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+             "attribution": "© 高德地图 AutoNavi"},
+    "osm": {"crs": "wgs84", "max_native_zoom": 19, "subdomains": "",
+            "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+            "attribution": "© OpenStreetMap contributors (openstreetmap.org/copyright)"},
+}
+NO_TILES = {"id": "none", "crs": "wgs84", "url": None, "labels": None, "attribution": "", "subdomains": "",
+            "max_native_zoom": 19}
 
-    ``osm``: OpenStreetMap-style tiles in WGS84 (TILES_URL); ``amap``: Amap tiles in GCJ-02 (AMAP_TILES_URL).
-    """
-    cfg = current_app.config
+
+def basemap_ids(cfg) -> list[str]:
+    """Which providers the page offers, first the default: ``BASEMAPS`` (comma-separated; ``none`` alone switches
+    tiles off, for intranets), else Tianditu when a key is configured, Amap when its tiles are configured, and
+    OpenStreetMap, the keyless default."""
+    raw = cfg.get("BASEMAPS")
+    if raw:
+        wanted = [b.strip().lower() for b in str(raw).split(",") if b.strip()]
+    else:
+        wanted = (["tianditu"] if cfg.get("TIANDITU_KEY") else []) + \
+                 (["amap"] if cfg.get("AMAP_TILES_URL") else []) + ["osm"]
+    return [b for b in dict.fromkeys(wanted) if b in PROVIDERS or b == "none"]
+
+
+def base_maps(cfg=None) -> list[dict]:
+    """The base maps in the order the page offers them (the first is the default); "none" is always last, so a
+    rider can switch tiles off to save data. A provider's URL and attribution can be replaced in configuration
+    (``TILES_URL``: any WGS84 template, shown as the OpenStreetMap entry; ``AMAP_TILES_URL``)."""
+    cfg = current_app.config if cfg is None else cfg
     out = []
-    if cfg.get("AMAP_TILES_URL"):
-        out.append({"id": "amap", "crs": "gcj02", "url": cfg["AMAP_TILES_URL"],
-                    "attribution": cfg.get("AMAP_TILES_ATTRIBUTION") or "© 高德地图 AutoNavi",
-                    "subdomains": cfg.get("AMAP_TILES_SUBDOMAINS") or "1234", "max_native_zoom": 18})
-    if cfg.get("TILES_URL"):
-        out.append({"id": "osm", "crs": "wgs84", "url": cfg["TILES_URL"],
-                    "attribution": cfg.get("TILES_ATTRIBUTION") or "",
-                    "subdomains": cfg.get("TILES_SUBDOMAINS") or "abc", "max_native_zoom": 19})
-    out.append({"id": "none", "crs": "wgs84", "url": None, "attribution": "", "subdomains": "", "max_native_zoom": 19})
-    return out
+    for pid in basemap_ids(cfg):
+        if pid == "none":
+            break
+        spec = dict(PROVIDERS[pid])
+        override = {"osm": "TILES", "amap": "AMAP_TILES"}.get(pid)
+        if override and cfg.get(f"{override}_URL"):
+            spec.update(url=cfg[f"{override}_URL"], labels=None,
+                        attribution=cfg.get(f"{override}_ATTRIBUTION") or spec["attribution"],
+                        subdomains=cfg.get(f"{override}_SUBDOMAINS") or ("abc" if pid == "osm" else "1234"))
+        elif override and cfg.get(f"{override}_ATTRIBUTION"):
+            spec["attribution"] = cfg[f"{override}_ATTRIBUTION"]
+        if pid == "tianditu":
+            key = cfg.get("TIANDITU_KEY")
+            if not key:
+                continue
+            spec["url"] = spec["url"].replace("{key}", key)
+            spec["labels"] = spec["labels"].replace("{key}", key)
+        out.append({"id": pid, "labels": spec.get("labels"), **{k: spec[k] for k in
+                                                               ("crs", "url", "attribution", "subdomains",
+                                                                "max_native_zoom")}})
+    return out + [dict(NO_TILES)]
 
 
 def service():
@@ -188,7 +233,8 @@ def bootstrap(svc) -> dict:
         "vendor": {"css": ["/static/vendor/" + rel for rel in VENDOR_CSS],
                    "js": ["/static/vendor/" + rel for rel in VENDOR_JS]},
         "api": {"nearest": "/api/nearest", "items": "/ogc/collections/{layer}/items", "hours": "/app/hours",
-                "districts": "/app/districts.geojson"},
+                "districts": "/app/districts.geojson", "points": "/app/points.json", "sw": "/sw.js",
+                "manifest": "/app/manifest.webmanifest"},
     }
 
 
@@ -294,3 +340,81 @@ def district_outlines():
     body = svc.cached(("workers-outlines", layer.version), build)
     return json_response(body, content_type=GEOJSON, etag=etag_for("outlines", layer.version),
                          cache="public, max-age=86400")
+
+
+# --- the installable, offline-capable app ---------------------------------------------------------------------------
+MANIFEST = {
+    "name": "工会服务地图", "short_name": "工会驿站", "lang": "zh-CN", "dir": "ltr",
+    "description": "上海工会户外职工爱心驿站、司机之家、零工市场、就餐点、职工健身驿站和工间休息室：离你最近的点位。",
+    "start_url": "/", "scope": "/", "id": "/", "display": "standalone", "orientation": "portrait",
+    "background_color": "#ffffff", "theme_color": "#a4161a",
+    "icons": [{"src": "/static/app/icon-192.png", "sizes": "192x192", "type": "image/png", "purpose": "any"},
+              {"src": "/static/app/icon-512.png", "sizes": "512x512", "type": "image/png", "purpose": "any"},
+              {"src": "/static/app/icon-maskable-512.png", "sizes": "512x512", "type": "image/png",
+               "purpose": "maskable"},
+              {"src": "/static/app/icon.svg", "sizes": "any", "type": "image/svg+xml"}],
+}
+#: The app's own files the service worker keeps (with their content versions, so a release replaces them).
+SHELL_FILES = ("app.js", "app.css", "datum.js", "icon.svg", "icon-192.png")
+
+
+@bp.get("/app/manifest.webmanifest")
+def manifest():
+    """The web app manifest: installable as 工会服务地图, standalone, starting at the map."""
+    check_params(set())
+    body = orjson.dumps(MANIFEST)
+    return json_response(body, content_type="application/manifest+json",
+                         etag=etag_for("manifest", hashlib.blake2b(body, digest_size=8).hexdigest()),
+                         cache="public, max-age=3600")
+
+
+def shell_urls() -> list[str]:
+    """The URLs of the app shell: the page, its own files (versioned) and Leaflet."""
+    return ["/", *(f"/static/app/{name}?v={asset_version(name)}" for name in SHELL_FILES),
+            *("/static/vendor/" + rel for rel in VENDOR_CSS + VENDOR_JS), "/app/manifest.webmanifest"]
+
+
+@bp.get("/sw.js")
+def service_worker():
+    """The service worker (static/app/sw.js), at the root so it controls the whole site. Its version is the hash of
+    every file it keeps, so a new release installs a new worker, which drops the old caches."""
+    check_params(set())
+    urls = shell_urls()
+    source = (APP_DIR / "sw.js").read_text(encoding="utf-8")
+    version = hashlib.blake2b(("\n".join(urls) + source).encode(), digest_size=8).hexdigest()
+    body = source.replace("__SW_VERSION__", version).replace("__SHELL_URLS__", orjson.dumps(urls).decode())
+    resp = Response(body, content_type="text/javascript; charset=utf-8")
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.headers["Service-Worker-Allowed"] = "/"
+    return resp
+
+
+def offline_points(svc) -> bytes:
+    """Every point layer's public data a rider needs without a connection, in columns (about 110 KB gzipped):
+    ``{"services": [ids in bit order], "layers": {id: {"version", "fields", "rows": [[id, lon, lat, name, address,
+    district, services bitmask, opening_hours], ...]}}}`` — the page computes the nearest list from it offline."""
+    def build() -> bytes:
+        layers = {}
+        for lid, layer in svc.layers.items():
+            if not layer.index.is_point:
+                continue
+            coords = layer.point_coordinates("wgs84")
+            rows = [[p["id"], lon, lat, p.get("name"), p.get("address"), p.get("district"), int(mask),
+                     p.get("opening_hours")]
+                    for p, (lon, lat), mask in zip(layer.properties, coords, layer.service_mask)]
+            layers[lid] = {"version": layer.version, "sample": layer.has_sample_data,
+                           "fields": ["id", "lon", "lat", "name", "address", "district", "services",
+                                      "opening_hours"], "rows": rows}
+        return orjson.dumps({"generated": datetime.now(hours_mod.SHANGHAI_TZ).isoformat(timespec="seconds"),
+                             "services": list(svc.vocab.ids), "layers": layers})
+
+    return svc.cached(("offline-points", tuple(lay.version for lay in svc.layers.values())), build)
+
+
+@bp.get("/app/points.json")
+def points():
+    """The public point data of every layer, for the page's offline nearest list (revalidated by ETag)."""
+    check_params(set())
+    svc = service()
+    return json_response(offline_points(svc), etag=etag_for("points", *(lay.version for lay in svc.layers.values())),
+                         cache="no-cache")
