@@ -211,8 +211,8 @@ def rest_rooms_site(tmp_path_factory, env: dict):
 
 @pytest.fixture(scope="module")
 def plain_site(tmp_path_factory):
-    """No tiles (the map shows district outlines only, in WGS84) and no geocoder."""
-    with rest_rooms_site(tmp_path_factory, {}) as site:
+    """No tiles (the map shows district outlines only, in WGS84) and no geocoder: an intranet set-up."""
+    with rest_rooms_site(tmp_path_factory, {"GEOSERVER_BASEMAPS": "none"}) as site:
         yield site
 
 
@@ -220,7 +220,8 @@ def plain_site(tmp_path_factory):
 def amap_site(tmp_path_factory):
     """Amap (GCJ-02) tiles from a local stand-in tile server."""
     with tile_server() as tiles, rest_rooms_site(
-            tmp_path_factory, {"GEOSERVER_AMAP_TILES_URL": tiles.url + "/amap/{s}/{z}/{x}/{y}.png"}) as site:
+            tmp_path_factory, {"GEOSERVER_AMAP_TILES_URL": tiles.url + "/amap/{s}/{z}/{x}/{y}.png",
+                               "GEOSERVER_BASEMAPS": "amap"}) as site:
         yield (*site, tiles)
 
 
