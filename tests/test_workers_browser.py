@@ -1,7 +1,8 @@
 """The workers' web map at / in real headless Chromium (Debian's, via Playwright) against the production server
 (``geoserver serve``) with both base maps configured. Tile requests are answered in the browser with a 1×1 PNG,
 so nothing leaves the machine; every other request must stay on loopback. Phone-sized screenshots go to
-test-artifacts/workers_*.png for people to look at."""
+test-artifacts/workers_*.png for people to look at. The offline app (service worker, the list computed in the
+browser), the list-first layout, per-tab filters, pick mode and axe-core are in test_webapp_offline.py."""
 
 from __future__ import annotations
 
@@ -164,6 +165,7 @@ def test_service_and_open_now_filters_change_the_list_and_are_remembered(browser
         assert page.locator("#filters [data-service=microwave]").get_attribute("aria-pressed") == "true"
         # every listed station offers it, and its icon is highlighted
         assert page.locator("#list > li").count() == page.locator("#list > li .svcs .hit").count() == 10
+        assert set(page.locator("#list > li .svcs .hit").all_inner_texts()) == {"热饭"}  # an icon with its name
 
         page.locator("#filters [data-filter=open_now]").click()
         wait_list(page, "open_now=true")
@@ -176,7 +178,9 @@ def test_service_and_open_now_filters_change_the_list_and_are_remembered(browser
         page.reload()  # the choices survive a reload (localStorage)
         wait_list(page, "services=microwave&open_now=true")
         assert page.locator("#filters [data-service=microwave]").get_attribute("aria-pressed") == "true"
-        page.locator("#filters [data-filter=clear]").click()
+        # the filters in force are named in the list heading, with a one-tap clear
+        assert "热饭" in page.locator("#active").inner_text() and "营业中" in page.locator("#active").inner_text()
+        page.locator("#active [data-filter=clear]").click()
         wait_list(page)
         page.wait_for_function("() => !document.getElementById('list').dataset.query.includes('services')")
         assert list_ids(page) == before
@@ -256,10 +260,22 @@ def test_card_and_navigation_links(browser, server):
 
 
 def test_driver_homes_navigate_by_car(browser, server):
+    """Driver homes are for truck and ride-hailing drivers: times by car (25 km/h with the detour factor, as the
+    planning's catchments), never on foot or by e-bike, and navigation by car."""
     with browser_page(browser, PHONE, **GEO) as (page, log):
         open_page(page, server, "/?layer=driver_homes")
         wait_list(page, "layer=driver_homes")
+        body = api(server, "/api/nearest", lon=f"{PEOPLES_SQUARE[0]:.6f}", lat=f"{PEOPLES_SQUARE[1]:.6f}", k=10,
+                   layer="driver_homes")
+        for feat, li in zip(body["features"], page.locator("#list > li").all()):
+            d = feat["properties"]["distance_m"]
+            minutes = max(1, math.ceil(d * (1.32 + 0.28 * math.exp(-d / 1000)) / (25000 / 60)))
+            text = li.inner_text()
+            expected = f"{minutes} 分钟" if minutes < 60 else f"{minutes // 60} 小时"
+            assert "驾车约 " + expected in text, (text, minutes)
+            assert "电动车" not in text and "步行" not in text
         page.locator("#list > li > button").first.click()
+        assert "驾车约" in page.locator("#card .card-dist").inner_text()
         href = page.locator("#card a.nav-amap").get_attribute("href")
         assert parse_qs(urlsplit(href).query)["mode"] == ["car"]
         assert problems(log) == []
@@ -330,13 +346,14 @@ def test_geolocation_denied_falls_back_to_map_tap_and_district(browser, server):
         open_page(page, server)
         page.wait_for_selector("#status .warn", timeout=15_000)
         assert "定位权限被拒绝" in page.locator("#status").inner_text()
-        assert page.locator("#maphint").is_visible()
+        assert page.locator("#maphint").is_visible()  # pick mode is on: "tap the map"
+        assert page.locator("#pick").get_attribute("aria-pressed") == "true"
         wait_map(page)
         page.wait_for_function("() => document.querySelectorAll('.cl').length > 3")  # clustered stations in view
         settle(page)
         screenshot(page, "workers_phone_denied.png")
 
-        # tap the map: the tapped point becomes the origin
+        # tap the map: the tapped point becomes the origin (the first tap, even on a cluster)
         box = page.locator("#map").bounding_box()
         page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6)
         wait_list(page)
@@ -344,6 +361,7 @@ def test_geolocation_denied_falls_back_to_map_tap_and_district(browser, server):
         assert origin[2] == "pick" and 120.5 < origin[0] < 122.5 and 30.5 < origin[1] < 32
         assert list_ids(page) == nearest_ids(server, origin[0], origin[1])
         assert page.locator(".me-pick").count() == 1
+        assert page.locator("#pick").get_attribute("aria-pressed") == "false"
 
         # or choose a district: its representative point is the origin
         boot = json.loads(page.locator("#boot").text_content())
@@ -359,7 +377,7 @@ def test_geolocation_denied_falls_back_to_map_tap_and_district(browser, server):
         # "pick on map" works after a location is set, too
         page.locator("#pick").click()
         assert page.locator("#pick").get_attribute("aria-pressed") == "true"
-        page.locator("#mapwrap").scroll_into_view_if_needed()
+        page.wait_for_timeout(200)  # the map grows while picking
         box = page.locator("#map").bounding_box()
         page.mouse.click(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.4)
         page.wait_for_function("() => unionMap.state.origin.source === 'pick'")
@@ -370,37 +388,33 @@ def test_geolocation_denied_falls_back_to_map_tap_and_district(browser, server):
         assert problems(log) == []
 
 
-def test_features_come_from_the_api_for_the_view_and_are_clustered(browser, server):
-    """3,400 stations on one map: fetched by bbox (not embedded), drawn as clusters, few DOM markers."""
+def test_points_come_once_for_every_layer_and_only_the_view_is_drawn(browser, server):
+    """3,400 stations on one map: the page fetches every layer's points once (/app/points.json, which the service
+    worker keeps for offline use), not per bbox, and draws only what is in view, grouped per screen cell: few DOM
+    markers, cluster bubbles that add up to the points in view."""
     with browser_page(browser, PHONE) as (page, log):
         open_page(page, server)
         page.wait_for_selector("#status .warn", timeout=15_000)
         wait_map(page)
-        page.wait_for_function("() => document.getElementById('map').dataset.loaded === 'stations:1'")
+        page.wait_for_selector("#map[data-points=ready]", state="attached", timeout=15_000)
         page.wait_for_function("() => document.querySelectorAll('.cl').length > 3")
-        items = [u for u in log.requests if "/ogc/collections/stations/items?" in u]
-        assert items and all("bbox=" in u for u in items)
-        assert page.evaluate("unionMap.state.features.size") == 3400
-        assert page.locator(".leaflet-marker-icon").count() < 150
-        counts = page.locator(".cl span").evaluate_all("els => els.map(e => +e.textContent)")
-        assert sum(counts) > 1000
-        # the whole layer is now in memory: moving around asks for nothing more
-        page.evaluate("() => { unionMap.map().map.setView([31.2, 121.2], 15); }")
         settle(page)
-        assert len([u for u in log.requests if "/items?" in u]) == len(items)
-        assert problems(log) == []
-
-    # located, zoomed in: only the area around the view is asked for
-    with browser_page(browser, PHONE, **GEO) as (page, log):
-        open_page(page, server)
-        wait_list(page)
-        wait_map(page)
-        page.wait_for_function("() => (document.getElementById('map').dataset.loaded || '').startsWith('stations:')")
-        items = [u for u in log.requests if "/ogc/collections/stations/items?" in u]
-        for url in items:
-            bbox = [float(v) for v in parse_qs(urlsplit(url).query)["bbox"][0].split(",")]
-            assert bbox[2] - bbox[0] < 0.08 and bbox[3] - bbox[1] < 0.08, bbox
-        assert 10 < page.evaluate("unionMap.state.features.size") < 600
+        assert [u for u in log.requests if "/app/points.json" in u] == [server + "/app/points.json"]
+        assert not [u for u in log.requests if "/items?" in u]
+        assert page.evaluate("unionMap.points.data.layers.stations.feats.length") == 3400
+        assert page.locator(".leaflet-marker-icon").count() < 150
+        counts = page.locator(".cl").evaluate_all("els => els.map(e => +e.dataset.count)")
+        in_view = page.evaluate("""() => { const b = unionMap.map().map.getBounds().pad(0.15);
+            return unionMap.points.data.layers.stations.feats.filter(f => b.contains([f.lat, f.lon])).length; }""")
+        singles = page.locator(".leaflet-marker-icon.mk").count()
+        drawn_for = int(page.locator("#map").get_attribute("data-in-view"))  # the points the last drawing covered
+        assert sum(counts) + singles == drawn_for and sum(counts) > 1000
+        assert abs(drawn_for - in_view) <= in_view * 0.01
+        # zoomed in, clusters break up; moving around asks the server for nothing more
+        page.evaluate("() => { unionMap.map().map.setView([31.2304, 121.4737], 17); }")
+        settle(page)
+        assert page.locator(".cl").count() == 0 and page.locator(".leaflet-marker-icon.mk").count() > 0
+        assert len([u for u in log.requests if "/app/points.json" in u]) == 1
         assert problems(log) == []
 
 
@@ -411,9 +425,11 @@ def test_english_toggle_is_remembered(browser, server):
         page.locator("#lang").click()
         assert page.evaluate("document.documentElement.lang") == "en"
         assert page.locator("#locate").inner_text() == "Locate me"
-        assert "Rest stops nearest to your location" in page.locator("#results-title").inner_text()
+        assert "Rest stops near you" in page.locator("#results-title").inner_text()
         assert "by e-bike" in page.locator("#list > li").first.inner_text()
-        assert page.locator("#filters [data-service=charging]").inner_text() == "Phone and e-bike charging"
+        chip = page.locator("#filters [data-service=charging]")  # a short name on the chip, the full one as its title
+        assert chip.inner_text() == "Charging" and chip.get_attribute("title") == "Phone and e-bike charging"
+        assert page.locator("#lang").inner_text() == "中文" and page.locator("#lang").get_attribute("aria-label") is None
         page.reload()
         wait_list(page)
         assert page.evaluate("document.documentElement.lang") == "en"
@@ -508,9 +524,10 @@ def test_wide_screen_layout(browser, server):
 
 
 def test_page_without_any_base_map(browser, service):
-    """No tiles configured: a plain background with district outlines, and everything else works."""
+    """Tiles switched off (an intranet: GEOSERVER_BASEMAPS=none): a plain background with district outlines, and
+    everything else works."""
     require_vendor_assets()
-    url, proc = start_server({})
+    url, proc = start_server({"GEOSERVER_BASEMAPS": "none"})
     try:
         with browser_page(browser, PHONE, **GEO) as (page, log):
             tiles = open_page(page, url)
@@ -523,7 +540,7 @@ def test_page_without_any_base_map(browser, service):
             page.evaluate("() => { unionMap.map().map.setZoom(11); }")
             settle(page, 900)
             screenshot(page, "workers_phone_no_tiles.png")
-            assert tiles.requests == [] and problems(log) == []
+            assert tiles.requests == [] and log.tiles == [] and problems(log) == []
     finally:
         stop_server(proc)
 

@@ -15,7 +15,8 @@ from shapely.geometry import Point, shape
 from geoserver.core.hours import SHANGHAI_TZ
 from geoserver.render.assets import asset_file, external_references
 from geoserver.web import create_app
-from geoserver.web.workers import APP_DIR, hours_state
+from geoserver.web import workers
+from geoserver.web.workers import APP_DIR, asset_version, hours_state
 from tests.browser_support import require_vendor_assets
 
 OSM = "http://tiles.example.invalid/osm/{z}/{x}/{y}.png"
@@ -258,3 +259,38 @@ def test_district_outlines_are_small_and_valid(client):
         geom = shape(f["geometry"])
         assert geom.is_valid and not geom.is_empty and f["properties"]["name"]
         assert 120.8 < geom.centroid.x < 122.3 and 30.6 < geom.centroid.y < 31.9
+
+
+def test_installable_and_the_service_worker_keeps_the_whole_shell(tiled_client, monkeypatch):
+    """The page links its manifest; /sw.js is the worker with its version and shell filled in: the page, the app's
+    versioned files, Leaflet, the geodesic library (for the offline list) and the manifest, every one of them served.
+    Another release of a file gives another version, so browsers install a new worker that drops the old caches."""
+    require_vendor_assets()
+    html = tiled_client.get("/").get_data(as_text=True)
+    assert '<link rel="manifest" href="/app/manifest.webmanifest">' in html
+    assert '<meta name="theme-color" content="#a4161a">' in html
+    boot = boot_of(html)
+    assert boot["api"]["sw"] == "/sw.js" and boot["api"]["points"] == "/app/points.json"
+    geodesic = boot["vendor"]["geodesic"]
+    assert geodesic == "/static/vendor/geographiclib-geodesic/geographiclib-geodesic.min.js"
+    r = tiled_client.get(geodesic, headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["Content-Encoding"] == "gzip" and len(r.data) < 12_000
+
+    r = tiled_client.get("/sw.js")
+    assert r.status_code == 200 and r.mimetype == "text/javascript"
+    assert r.headers["Service-Worker-Allowed"] == "/" and r.headers["Cache-Control"] == "no-cache"
+    body = r.get_data(as_text=True)
+    assert "__SW_VERSION__" not in body and "__SHELL_URLS__" not in body
+    version = re.search(r"var VERSION = '(\w+)';", body).group(1)
+    shell = json.loads(re.search(r"var SHELL = (\[.*?\]);", body).group(1))
+    assert shell[0] == "/" and "/app/manifest.webmanifest" in shell
+    page_assets = re.findall(r'(?:src|href)="(/static/app/[^"]+\?v=\w+)"', html)
+    assert page_assets and set(page_assets) <= set(shell)  # what the page loads is kept, at its version
+    assert {geodesic, *boot["vendor"]["js"], *boot["vendor"]["css"]} <= set(shell)
+    for url in shell:
+        assert tiled_client.get(url).status_code == 200, url
+
+    real = asset_version
+    monkeypatch.setattr(workers, "asset_version", lambda rel: "0" * 12 if rel == "app.js" else real(rel))
+    again = tiled_client.get("/sw.js").get_data(as_text=True)
+    assert re.search(r"var VERSION = '(\w+)';", again).group(1) != version

@@ -38,9 +38,12 @@ bp = Blueprint("workers", __name__)
 #: The page's own files (in the repository, unlike the npm-installed vendor files).
 APP_DIR = PROJECT_ROOT / "static" / "app"
 APP_SUFFIXES = frozenset({".js", ".css", ".svg", ".png"})
-#: Leaflet and the clustering plugin, under /static/vendor/ (see geoserver.render.assets).
-VENDOR_CSS = ("leaflet/dist/leaflet.css", "leaflet.markercluster/dist/MarkerCluster.css")
-VENDOR_JS = ("leaflet/dist/leaflet.js", "leaflet.markercluster/dist/leaflet.markercluster.js")
+#: Leaflet, under /static/vendor/ (see geoserver.render.assets); the page groups the points in view itself.
+VENDOR_CSS = ("leaflet/dist/leaflet.css",)
+VENDOR_JS = ("leaflet/dist/leaflet.js",)
+#: GeographicLib's geodesic (the algorithm of the server's pyproj.Geod): loaded by the page when it computes the
+#: nearest list itself, from the saved points, with no connection.
+GEODESIC_JS = "geographiclib-geodesic/geographiclib-geodesic.min.js"
 #: Short names for the layer tabs (the specs' titles are long); other layers use their full titles.
 SHORT_TITLES = {"stations": ("驿站", "Rest stops"), "driver_homes": ("司机之家", "Driver homes"),
                 "gig_markets": ("零工市场", "Gig markets"), "canteens": ("就餐点", "Meals"),
@@ -231,7 +234,8 @@ def bootstrap(svc) -> dict:
         "basemaps": base_maps(),
         "hours": hours_state(svc),
         "vendor": {"css": ["/static/vendor/" + rel for rel in VENDOR_CSS],
-                   "js": ["/static/vendor/" + rel for rel in VENDOR_JS]},
+                   "js": ["/static/vendor/" + rel for rel in VENDOR_JS],
+                   "geodesic": "/static/vendor/" + GEODESIC_JS},
         "api": {"nearest": "/api/nearest", "items": "/ogc/collections/{layer}/items", "hours": "/app/hours",
                 "districts": "/app/districts.geojson", "points": "/app/points.json", "sw": "/sw.js",
                 "manifest": "/app/manifest.webmanifest"},
@@ -355,7 +359,7 @@ MANIFEST = {
               {"src": "/static/app/icon.svg", "sizes": "any", "type": "image/svg+xml"}],
 }
 #: The app's own files the service worker keeps (with their content versions, so a release replaces them).
-SHELL_FILES = ("app.js", "app.css", "datum.js", "icon.svg", "icon-192.png")
+SHELL_FILES = ("app.js", "app.css", "datum.js", "icon.svg", "icon-192.png", "icon-512.png", "icon-maskable-512.png")
 
 
 @bp.get("/app/manifest.webmanifest")
@@ -369,9 +373,9 @@ def manifest():
 
 
 def shell_urls() -> list[str]:
-    """The URLs of the app shell: the page, its own files (versioned) and Leaflet."""
+    """The URLs of the app shell: the page, its own files (versioned), Leaflet, the geodesic and the manifest."""
     return ["/", *(f"/static/app/{name}?v={asset_version(name)}" for name in SHELL_FILES),
-            *("/static/vendor/" + rel for rel in VENDOR_CSS + VENDOR_JS), "/app/manifest.webmanifest"]
+            *("/static/vendor/" + rel for rel in (*VENDOR_CSS, *VENDOR_JS, GEODESIC_JS)), "/app/manifest.webmanifest"]
 
 
 @bp.get("/sw.js")

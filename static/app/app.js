@@ -1,11 +1,16 @@
 /* Workers' map (served at /): nearest union rest stations and services for riders and outdoor workers.
  *
  * Data flow: the page's bootstrap JSON (layers, services, districts, base maps, opening-hours state) ->
- * location (browser geolocation, else a map tap or a district) -> GET /api/nearest -> the list (works before
- * Leaflet has loaded) -> the map (Leaflet from /static/vendor, loaded in parallel) with the nearest points
- * numbered and every other point of the layer in view from GET /ogc/collections/{layer}/items?bbox=…, clustered.
- * Data stay in WGS84; markers are shifted to GCJ-02 only when the Amap base map is shown.
- * No framework, no build step; nothing is fetched from outside the app except configured base-map tiles.
+ * location (browser geolocation, else a tap on the map in pick mode, or a district) -> GET /api/nearest -> the list
+ * (works before Leaflet has loaded). The map (Leaflet from /static/vendor) shows the listed points as numbered pins
+ * and every other point of the layer in view, grouped per screen cell ("clusters") from /app/points.json: every
+ * point layer's public data in columns, fetched once when the page is idle and kept by the service worker.
+ *
+ * With no signal (or a request that does not answer within 8 s) the list is computed here from /app/points.json,
+ * with GeographicLib's geodesic on the WGS84 ellipsoid (the server's algorithm, so the order is the same), honouring
+ * the layer and the filters, and marked as offline with the data's age. Each tab keeps its own filters and its last
+ * list. Data stay in WGS84; markers are shifted to GCJ-02 only when the Amap base map is shown.
+ * No framework, no build step; nothing is fetched from outside the app except the configured base-map tiles.
  */
 (function () {
   'use strict';
@@ -13,25 +18,32 @@
   var boot = JSON.parse(document.getElementById('boot').textContent);
   var $ = function (sel, root) { return (root || document).querySelector(sel); };
   var $$ = function (sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); };
+  var FETCH_TIMEOUT_MS = 8000;      // every request: no answer within 8 s counts as failed (a retry is offered)
+  var BODY_TIMEOUT_MS = 60000;      // a large answer that has started may take longer to arrive (slow 3G)
+  var GEO_WATCHDOG_MS = 15000;      // a location prompt nobody answers: fall back to tapping the map
 
   // --- text ----------------------------------------------------------------------------------------------------
   var TEXT = {
     zh: {
       title: '工会驿站地图', skip: '跳到附近地点列表', baseLabel: '底图', layersLabel: '地点类型', mapLabel: '地图',
       filtersLabel: '筛选', barLabel: '位置', listTitle: '附近地点', starting: '正在准备定位…',
-      base_amap: '高德地图', base_osm: '标准地图', base_none: '无底图',
+      base_tianditu: '天地图', base_amap: '高德地图', base_osm: '标准地图', base_none: '无底图',
       locate: '定位我', locating: '定位中…', pick: '地图选点', district: '选区', districtLabel: '选择所在区',
-      openNow: '营业中', clear: '清除筛选', more: '显示更多',
+      openNow: '营业中', clear: '清除筛选', clearShort: '清除', more: '显示更多', cancel: '取消',
+      expand: '展开列表', collapse: '显示地图', filtersOn: '筛选：',
       sample: '示例数据：这些地点并非真实存在，请勿前往。',
       listFor: '离{where}最近的{layer}', whereGps: '我的位置', wherePick: '所选位置', whereLink: '指定位置',
-      accuracy: '定位精度约 {d}。', found: '共 {n} 个，按直线距离排序。', loading: '正在查找附近地点…',
+      accuracy: '定位精度约 {d}。', loading: '正在查找附近地点…', updating: '正在更新…',
       loadError: '加载失败，请检查网络后重试。', retry: '重试', empty: '附近没有符合条件的地点。',
+      offline: '离线', offlineText: '数据更新于{age}', offlineNoData: '上次的结果', localNote: '列表按本机保存的数据计算。',
+      slow: '网络不佳', ageNow: '刚刚', ageMin: ' {n} 分钟前', ageHr: ' {n} 小时前', ageDay: ' {n} 天前',
       errDenied: '无法定位：定位权限被拒绝。', errUnavailable: '暂时无法获取您的位置。', errTimeout: '定位超时。',
       errUnsupported: '此浏览器不支持定位。', errInsecure: '定位需要安全连接（HTTPS）。',
-      fallback: '请点击地图上您所在的位置，或在下方“选区”中选择所在区。', tryAgain: '再试一次定位',
-      pickHint: '点击地图选择您的位置', districtHint: '已按{name}中心查找；点击“地图选点”可选更准确的位置。',
+      fallback: '请在地图上点一下您所在的位置，或在下方“选区”中选择所在区。', tryAgain: '再试一次定位',
+      pickHint: '点一下地图，选择您的位置', districtHint: '已按{name}中心查找；点“地图选点”可选更准确的位置。',
       far: '您似乎不在上海，最近的地点也很远。', mapError: '地图加载失败，列表仍可使用。',
-      ebike: '电动车约 {t}', walk: '步行约 {t}', min: '{n} 分钟', hr: '{h} 小时', hrMin: '{h} 小时 {m} 分钟',
+      tilesFailed: '底图加载失败，地点和列表仍可使用。', dismiss: '关闭提示',
+      ebike: '电动车约 {t}', walk: '步行约 {t}', car: '驾车约 {t}', min: '{n} 分钟', hr: '{h} 小时', hrMin: '{h} 小时 {m} 分钟',
       m: '{n} 米', km: '{n} 公里', open: '营业中', closed: '已关闭', closes: '{t} 关门', opens: '{t} 开门',
       allDay: '24 小时开放', tomorrow: '明天', hoursUnknown: '开放时间未知（请先电话确认）',
       address: '地址', hours: '开放时间', host: '所属单位', district2: '所在区', services: '服务设施',
@@ -39,24 +51,29 @@
       m2: '{n} 平方米', yuan: '约 {n} 元', spaces: '{n} 个', yes: '是', marketType: '市场类型',
       market_comprehensive: '综合性零工市场', market_industry: '行业零工市场', industry: '行业', sep: '',
       navAmap: '高德导航', navBaidu: '百度导航', showOnMap: '在地图上查看', close: '关闭',
-      servicesOf: '服务：', dirs: ['北', '东北', '东', '东南', '南', '西南', '西', '西北'],
+      servicesOf: '服务：', moreServices: '等 {n} 项', dirs: ['北', '东北', '东', '东南', '南', '西南', '西', '西北'],
       days: { Mo: '周一', Tu: '周二', We: '周三', Th: '周四', Fr: '周五', Sa: '周六', Su: '周日', PH: '法定节假日' },
-      daily: '每天', through: '至', listSep: '、', closedOn: '{days}休息', h247: '24 小时开放', langBtn: 'EN',
-      langLabel: 'Switch to English', you: '我的位置', picked: '所选位置', about: '约'
+      daily: '每天', through: '至', listSep: '、', closedOn: '{days}休息', h247: '24 小时开放', langBtn: 'English',
+      you: '我的位置', picked: '所选位置', about: '约', cluster: '{n} 个地点，点击放大', zoomIn: '放大', zoomOut: '缩小'
     },
     en: {
       title: 'Union rest stops', skip: 'Skip to the list of nearby places', baseLabel: 'Base map',
       layersLabel: 'Type of place', mapLabel: 'Map', filtersLabel: 'Filters', barLabel: 'Location',
       listTitle: 'Nearby places', starting: 'Getting ready to find you…',
-      base_amap: 'Amap', base_osm: 'OSM map', base_none: 'No map',
+      base_tianditu: 'Tianditu', base_amap: 'Amap', base_osm: 'OSM map', base_none: 'No map',
       locate: 'Locate me', locating: 'Locating…', pick: 'Pick on map', district: 'District',
-      districtLabel: 'Choose your district', openNow: 'Open now', clear: 'Clear filters', more: 'Show more',
+      districtLabel: 'Choose your district', openNow: 'Open now', clear: 'Clear filters', clearShort: 'Clear',
+      more: 'Show more', cancel: 'Cancel', expand: 'Full list', collapse: 'Map', filtersOn: 'Filters: ',
       sample: 'Sample data: these places are not real; do not go there.',
-      listFor: '{layer} nearest to {where}', whereGps: 'your location', wherePick: 'the chosen point',
+      listFor: '{layer} near {where}', whereGps: 'you', wherePick: 'the chosen point',
       whereLink: 'the given point', accuracy: 'Location accurate to about {d}.',
-      found: '{n} places, sorted by straight-line distance.', loading: 'Finding places near you…',
+      loading: 'Finding places near you…', updating: 'Updating…',
       loadError: 'Could not load. Check your connection and try again.', retry: 'Retry',
-      empty: 'No matching places nearby.', errDenied: 'Cannot locate you: location permission was denied.',
+      empty: 'No matching places nearby.', offline: 'Offline', offlineText: 'data updated {age}',
+      offlineNoData: 'last results', localNote: 'The list is worked out from the data saved on this phone.',
+      slow: 'Poor connection', ageNow: 'just now',
+      ageMin: '{n} min ago', ageHr: '{n} hours ago', ageDay: '{n} days ago',
+      errDenied: 'Cannot locate you: location permission was denied.',
       errUnavailable: 'Your location is not available right now.', errTimeout: 'Locating took too long.',
       errUnsupported: 'This browser cannot locate you.', errInsecure: 'Locating needs a secure (HTTPS) connection.',
       fallback: 'Tap your position on the map, or choose your district with “District” below.',
@@ -64,7 +81,9 @@
       districtHint: 'Searched from the centre of {name}; use “Pick on map” for a more exact position.',
       far: 'You seem to be outside Shanghai; even the nearest places are far away.',
       mapError: 'The map could not be loaded; the list still works.',
-      ebike: '≈ {t} by e-bike', walk: '≈ {t} on foot', min: '{n} min', hr: '{h} h', hrMin: '{h} h {m} min',
+      tilesFailed: 'The base map could not be loaded; the places and the list still work.', dismiss: 'Dismiss',
+      ebike: '≈ {t} by e-bike', walk: '≈ {t} on foot', car: '≈ {t} by car', min: '{n} min', hr: '{h} h',
+      hrMin: '{h} h {m} min',
       m: '{n} m', km: '{n} km', open: 'Open', closed: 'Closed', closes: 'closes {t}', opens: 'opens {t}',
       allDay: 'Open 24 hours', tomorrow: 'tomorrow', hoursUnknown: 'Opening hours unknown (call before going)',
       address: 'Address', hours: 'Hours', host: 'Host', district2: 'District', services: 'Services',
@@ -73,12 +92,24 @@
       marketType: 'Market type', market_comprehensive: 'Comprehensive gig market',
       market_industry: 'Industry gig market', industry: 'Industry', sep: ' ',
       navAmap: 'Amap navigation', navBaidu: 'Baidu navigation', showOnMap: 'Show on map', close: 'Close',
-      servicesOf: 'Services: ', dirs: ['N', 'NE', 'E', 'SE', 'S', 'SW', 'W', 'NW'],
+      servicesOf: 'Services: ', moreServices: '{n} in all', dirs: ['N', 'NE', 'E', 'SE', 'S', 'SW', 'W', 'NW'],
       days: { Mo: 'Mon', Tu: 'Tue', We: 'Wed', Th: 'Thu', Fr: 'Fri', Sa: 'Sat', Su: 'Sun', PH: 'public holidays' },
       daily: 'Daily', through: '–', listSep: ', ', closedOn: 'Closed on {days}', h247: 'Open 24/7', langBtn: '中文',
-      langLabel: '切换到中文', you: 'Your location', picked: 'Chosen point', about: '≈'
+      you: 'Your location', picked: 'Chosen point', about: '≈', cluster: '{n} places, tap to zoom in',
+      zoomIn: 'Zoom in', zoomOut: 'Zoom out'
     }
   };
+  /** Short English names of the services for chips and the list (the vocabulary's are for the card). */
+  var SHORT_EN = { charging: 'Charging', microwave: 'Microwave', water: 'Water', toilet: 'Toilet', rest: 'Rest',
+    heating: 'Warmth', cooling: 'Cooling', parking: 'Parking', truck_parking: 'Truck parking', meals: 'Meals',
+    shower: 'Shower', laundry: 'Laundry', first_aid: 'First aid', wifi: 'Wi-Fi', reading: 'Reading',
+    legal_aid: 'Legal aid', job_info: 'Jobs', wish_corner: 'Wishes', fitness: 'Fitness', fridge: 'Fridge',
+    massage_chair: 'Massage', nursing_room: 'Nursing room', snacks: 'Snacks' };
+  /** What riders look for most: first among the filters and in each list entry. */
+  var PRIORITY = ['charging', 'microwave', 'water', 'toilet', 'rest', 'heating', 'cooling', 'meals', 'truck_parking',
+    'parking', 'shower', 'job_info', 'legal_aid', 'fitness'];
+  var FIRST_FILTERS = 4;            // charging, hot meals, water, toilet — then "open now", then the rest
+  var LIST_SERVICES = 4;            // services shown with their names in a list entry (the card shows all)
 
   // --- preferences (remembered in localStorage) ------------------------------------------------------------------
   var PREFS_KEY = 'shanghai-union-map:prefs:v1';
@@ -98,20 +129,22 @@
   var S = {
     lang: pick([query.get('lang'), saved.lang], ['zh', 'en']) || 'zh',
     layer: pick([query.get('layer'), saved.layer], layers.map(function (l) { return l.id; })) || layers[0].id,
-    services: (Array.isArray(saved.services) ? saved.services : []).filter(function (s) { return boot.services[s]; }),
-    openNow: saved.openNow === true,
+    filters: readFilters(saved.filters), // layer -> {services: [...], openNow}: each tab keeps its own
     base: pick([saved.base], boot.basemaps.map(function (b) { return b.id; })) || boot.basemaps[0].id,
     origin: null,        // {lon, lat, source: 'gps'|'pick'|'district'|'link', accuracy, district}
-    results: [],         // features of the last /api/nearest answer
+    results: [],         // features of the list shown
+    lists: {},           // layer -> the last list answered for it: {key, qs, results, source, at}
+    source: null,        // 'server' | 'local' (computed here from /app/points.json) | 'kept' (a former answer)
+    offline: null,       // null, or {reason: 'offline'|'slow', age: ms|null} while the list is not the server's
     k: 10,
-    features: new Map(), // id -> {id, layer, lon, lat, p}, WGS84
+    features: new Map(), // id -> {id, layer, lon, lat, p, partial}, WGS84
     selected: null,
     geoError: null,
     picking: false,
+    expanded: false,
     hours: boot.hours,
     listState: 'idle',
-    lastRefresh: 0,
-    viewAllowed: false
+    lastRefresh: 0
   };
   function pick(candidates, allowed) {
     for (var i = 0; i < candidates.length; i++) {
@@ -119,10 +152,22 @@
     }
     return null;
   }
+  function readFilters(raw) {
+    var out = {};
+    layers.forEach(function (l) {
+      var f = raw && typeof raw === 'object' ? raw[l.id] : null;
+      out[l.id] = {
+        services: (f && Array.isArray(f.services) ? f.services : []).filter(function (s) {
+          return boot.services[s] && l.services.indexOf(s) >= 0;
+        }),
+        openNow: !!(f && f.openNow === true && l.has_hours)
+      };
+    });
+    return out;
+  }
   function savePrefs() {
     try {
-      localStorage.setItem(PREFS_KEY, JSON.stringify({ lang: S.lang, layer: S.layer, services: S.services,
-        openNow: S.openNow, base: S.base }));
+      localStorage.setItem(PREFS_KEY, JSON.stringify({ lang: S.lang, layer: S.layer, filters: S.filters, base: S.base }));
     } catch (e) { /* private mode: not remembered */ }
   }
   function t(key, vars) {
@@ -134,26 +179,60 @@
     return s;
   }
   function label(obj, zhKey, enKey) { return S.lang === 'en' ? (obj[enKey] || obj[zhKey]) : obj[zhKey]; }
+  function serviceName(id, short) {
+    var s = boot.services[id];
+    if (!s) return id;
+    return S.lang === 'en' ? (short && SHORT_EN[id]) || s.en : s.zh;
+  }
+
+  // --- fetching: every request answers within 8 s or fails ---------------------------------------------------------
+  function fetchJSON(url, opts) {
+    opts = opts || {};
+    var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
+    return new Promise(function (resolve, reject) {
+      var timer = setTimeout(expire, opts.timeout || FETCH_TIMEOUT_MS);
+      function expire() { if (ctrl) ctrl.abort(); reject(new Error('timeout')); }
+      fetch(url, { headers: opts.headers || { Accept: 'application/json' }, signal: ctrl ? ctrl.signal : undefined })
+        .then(function (r) {
+          if (!r.ok) throw new Error('HTTP ' + r.status);
+          clearTimeout(timer);
+          timer = setTimeout(expire, opts.bodyTimeout || FETCH_TIMEOUT_MS);
+          return r.json().then(function (body) { return { body: body, response: r }; });
+        })
+        .then(function (out) { clearTimeout(timer); resolve(out); }, function (err) { clearTimeout(timer); reject(err); });
+    });
+  }
+  var idle = window.requestIdleCallback ? function (fn, timeout) { return window.requestIdleCallback(fn, { timeout: timeout || 2000 }); }
+    : function (fn) { return setTimeout(fn, 1); };
 
   // --- coordinates: GCJ-02 from datum.js (window.GeoDatum, the formulas of geoserver/core/crs.py) ------------
-  var PI = Math.PI;
+  var PI = Math.PI, RAD = PI / 180;
   var wgs84ToGcj02 = window.GeoDatum.wgs84ToGcj02, gcj02ToWgs84 = window.GeoDatum.gcj02ToWgs84;
   function displayCrs() { return baseById[S.base].crs; }
   function toDisplay(lon, lat) { return displayCrs() === 'gcj02' ? wgs84ToGcj02(lon, lat) : [lon, lat]; }
   function fromDisplay(lon, lat) { return displayCrs() === 'gcj02' ? gcj02ToWgs84(lon, lat) : [lon, lat]; }
 
   // --- distances and times -------------------------------------------------------------------------------------
-  var EBIKE_M_PER_MIN = 15000 / 60, WALK_M_PER_MIN = 4500 / 60;
-  function detour(d) { return 1.32 + 0.28 * Math.exp(-d / 1000); } // README: f(d) = 1.32 + 0.28·e^(−d/1 km)
+  // README "Catchments": 4.5 / 15 / 25 km/h on foot, by e-bike, by car, with the detour factor of the planning
+  var WALK_M_PER_MIN = 4500 / 60, EBIKE_M_PER_MIN = 15000 / 60, CAR_M_PER_MIN = 25000 / 60;
+  var BY_CAR = { driver_homes: true }; // truck and ride-hailing drivers come by car
+  function detour(d) { return 1.32 + 0.28 * Math.exp(-d / 1000); } // f(d) = 1.32 + 0.28·e^(−d/1 km)
   function haversine(lon1, lat1, lon2, lat2) {
-    var r = PI / 180, dlat = (lat2 - lat1) * r, dlon = (lon2 - lon1) * r;
-    var a = Math.pow(Math.sin(dlat / 2), 2) + Math.cos(lat1 * r) * Math.cos(lat2 * r) * Math.pow(Math.sin(dlon / 2), 2);
+    var dlat = (lat2 - lat1) * RAD, dlon = (lon2 - lon1) * RAD;
+    var a = Math.pow(Math.sin(dlat / 2), 2) + Math.cos(lat1 * RAD) * Math.cos(lat2 * RAD) * Math.pow(Math.sin(dlon / 2), 2);
     return 2 * 6371008.8 * Math.asin(Math.min(1, Math.sqrt(a)));
   }
   function bearing(lon1, lat1, lon2, lat2) {
-    var r = PI / 180, y = Math.sin((lon2 - lon1) * r) * Math.cos(lat2 * r);
-    var x = Math.cos(lat1 * r) * Math.sin(lat2 * r) - Math.sin(lat1 * r) * Math.cos(lat2 * r) * Math.cos((lon2 - lon1) * r);
-    return (Math.atan2(y, x) / r + 360) % 360;
+    var y = Math.sin((lon2 - lon1) * RAD) * Math.cos(lat2 * RAD);
+    var x = Math.cos(lat1 * RAD) * Math.sin(lat2 * RAD) - Math.sin(lat1 * RAD) * Math.cos(lat2 * RAD) * Math.cos((lon2 - lon1) * RAD);
+    return (Math.atan2(y, x) / RAD + 360) % 360;
+  }
+  /** Geodesic distance (m) and azimuth on the WGS84 ellipsoid: GeographicLib, as pyproj.Geod on the server. */
+  function geodesicInverse(lon1, lat1, lon2, lat2) {
+    var g = window.geodesic && window.geodesic.Geodesic && window.geodesic.Geodesic.WGS84;
+    if (!g) return { d: haversine(lon1, lat1, lon2, lat2), b: bearing(lon1, lat1, lon2, lat2) };
+    var r = g.Inverse(lat1, lon1, lat2, lon2, window.geodesic.Geodesic.DISTANCE | window.geodesic.Geodesic.AZIMUTH);
+    return { d: r.s12, b: (r.azi1 + 360) % 360 };
   }
   function fmtDistance(m) {
     if (m < 1000) return t('m', { n: Math.max(10, Math.round(m / 10) * 10) });
@@ -165,24 +244,78 @@
     var h = Math.floor(n / 60), m = n % 60;
     return m ? t('hrMin', { h: h, m: m }) : t('hr', { h: h });
   }
-  function travel(distance) {
+  function travel(distance, layerId) { // "≈ 6 min by e-bike · ≈ 20 min on foot"; by car for driver homes
     var d = distance * detour(distance);
-    return { ebike: t('ebike', { t: fmtMinutes(d / EBIKE_M_PER_MIN) }), walk: t('walk', { t: fmtMinutes(d / WALK_M_PER_MIN) }) };
+    if (BY_CAR[layerId]) return t('car', { t: fmtMinutes(d / CAR_M_PER_MIN) });
+    return t('ebike', { t: fmtMinutes(d / EBIKE_M_PER_MIN) }) + ' · ' + t('walk', { t: fmtMinutes(d / WALK_M_PER_MIN) });
   }
   function direction(deg) { return t('dirs')[Math.round(deg / 45) % 8]; }
-  function relation(f) { // distance and bearing from the origin: the API's values, else computed here
+  function relation(f) { // distance and bearing from the origin: the answer's values, else computed here
     if (!S.origin) return null;
     if (f.distance_m != null && f.originKey === originKey()) return { d: f.distance_m, b: f.bearing_deg };
-    return { d: haversine(S.origin.lon, S.origin.lat, f.lon, f.lat), b: bearing(S.origin.lon, S.origin.lat, f.lon, f.lat) };
+    return geodesicInverse(S.origin.lon, S.origin.lat, f.lon, f.lat);
   }
   function originKey() { return S.origin ? S.origin.lon.toFixed(6) + ',' + S.origin.lat.toFixed(6) : ''; }
+  function fmtAge(ms) {
+    if (ms == null || !isFinite(ms)) return '';
+    var min = Math.max(0, Math.round(ms / 60000));
+    if (min < 1) return t('ageNow');
+    if (min < 60) return t('ageMin', { n: min });
+    if (min < 48 * 60) return t('ageHr', { n: Math.round(min / 60) });
+    return t('ageDay', { n: Math.round(min / 1440) });
+  }
 
   // --- opening hours -------------------------------------------------------------------------------------------
-  function hoursState(expr) { return expr ? S.hours.states[expr] : null; }
+  // The server's state for each expression (bootstrap, /app/hours) holds until its next change; past that (an old
+  // page from the cache, offline) the expression is evaluated here: days and times, public holidays unknown.
+  function serverState(expr) {
+    var st = expr ? S.hours.states[expr] : null;
+    if (!st) return null;
+    if (st[1] && Date.parse(st[1]) <= Date.now()) return null; // stale
+    return st;
+  }
+  function openByExpr(expr) {
+    if (!expr) return null;
+    var st = serverState(expr);
+    return st ? st[0] : evalHours(expr, Date.now());
+  }
+  var DAY_NAMES = ['Mo', 'Tu', 'We', 'Th', 'Fr', 'Sa', 'Su'];
+  function evalHours(expr, now) { // true/false, or null when the expression is beyond this small reader
+    var text = expr.trim();
+    if (text === '24/7') return true;
+    var local = new Date(now + 8 * 3600e3), day = DAY_NAMES[(local.getUTCDay() + 6) % 7];
+    var minute = local.getUTCHours() * 60 + local.getUTCMinutes();
+    var open = false, ok = true;
+    text.split(/\s*;\s*/).filter(Boolean).forEach(function (rule) {
+      var m = rule.match(/^((?:PH|Mo|Tu|We|Th|Fr|Sa|Su)(?:\s*[-,]\s*(?:PH|Mo|Tu|We|Th|Fr|Sa|Su))*)?\s*(.*)$/);
+      if (!m) { ok = false; return; }
+      if (m[1]) {
+        var hit = m[1].split(/\s*,\s*/).some(function (part) {
+          var r = part.split(/\s*-\s*/);
+          if (r[0] === 'PH') return false; // holidays are not known here
+          var a = DAY_NAMES.indexOf(r[0]), b = DAY_NAMES.indexOf(r[1] || r[0]), d = DAY_NAMES.indexOf(day);
+          return a <= b ? d >= a && d <= b : d >= a || d <= b;
+        });
+        if (!hit) return;
+      }
+      var times = m[2].trim();
+      if (/^(off|closed)$/.test(times)) { open = false; return; }
+      var spans = times.split(/\s*,\s*/), any = false;
+      spans.forEach(function (span) {
+        var s = span.match(/^(\d\d):(\d\d)\s*-\s*(\d\d):(\d\d)$/);
+        if (!s) { ok = false; return; }
+        var from = +s[1] * 60 + +s[2], to = +s[3] * 60 + +s[4];
+        if (to <= from ? minute >= from || minute < to : minute >= from && minute < to) any = true;
+      });
+      open = any;
+    });
+    return ok ? open : null;
+  }
   function isOpen(f) {
-    if (f.openNow != null && f.originKey === originKey()) return f.openNow;
-    var st = hoursState(f.p.opening_hours);
-    return st ? st[0] : null;
+    if (f.openNow !== undefined && f.originKey === originKey() && f.answeredAt && Date.now() - f.answeredAt < 600e3) {
+      return f.openNow;
+    }
+    return openByExpr(f.p.opening_hours);
   }
   function shanghaiDate(ms) { return new Date(ms + 8 * 3600e3).toISOString().slice(0, 10); }
   function fmtChange(iso) { // '2026-11-26T08:00+08:00' -> '08:00' / '明天 08:00' / '周一 08:00'
@@ -196,14 +329,14 @@
     return t('days')[wd] + ' ' + time;
   }
   function statusParts(f) { // [badge class, badge text, change text]
+    var l = layerById[f.layer] || currentLayer();
+    if (!l || !l.has_hours) return null;
+    if (!f.p.opening_hours) return ['unknown', t('hoursUnknown'), ''];
     var open = isOpen(f);
-    if (open == null) { // no hours in this layer: no badge; a feature without hours: say they are unknown
-      var l = layerById[f.layer] || currentLayer();
-      return l && l.has_hours && !f.p.opening_hours ? ['unknown', t('hoursUnknown'), ''] : null;
-    }
-    var st = hoursState(f.p.opening_hours), change = '';
+    if (open == null) return null;
+    var st = serverState(f.p.opening_hours), change = '';
     if (st && st[1]) change = t(open ? 'closes' : 'opens', { t: fmtChange(st[1]) });
-    else if (open) change = t('allDay');
+    else if (open && f.p.opening_hours.trim() === '24/7') change = t('allDay');
     return [open ? 'open' : 'closed', t(open ? 'open' : 'closed'), change];
   }
   var DAY_RE = /^((?:PH|Mo|Tu|We|Th|Fr|Sa|Su)(?:\s*[-,]\s*(?:PH|Mo|Tu|We|Th|Fr|Sa|Su))*)\s+(.+)$/;
@@ -257,9 +390,19 @@
   }
   function safeColor(c) { return /^#[0-9a-fA-F]{3,8}$/.test(c || '') ? c : '#a4161a'; }
   function currentLayer() { return layerById[S.layer]; }
-  function layerServices() {
-    var allowed = currentLayer().services;
-    return S.services.filter(function (s) { return allowed.indexOf(s) >= 0; });
+  function filtersOf(layerId) {
+    return S.filters[layerId] || (S.filters[layerId] = { services: [], openNow: false });
+  }
+  function layerServices(layerId) {
+    var l = layerById[layerId || S.layer];
+    return filtersOf(l.id).services.filter(function (s) { return l.services.indexOf(s) >= 0; });
+  }
+  function openNowOn(layerId) { var l = layerById[layerId || S.layer]; return !!(l.has_hours && filtersOf(l.id).openNow); }
+  function byPriority(ids) {
+    return ids.slice().sort(function (a, b) {
+      var pa = PRIORITY.indexOf(a), pb = PRIORITY.indexOf(b);
+      return (pa < 0 ? 99 : pa) - (pb < 0 ? 99 : pb);
+    });
   }
 
   // --- static texts, layer tabs, filters -----------------------------------------------------------------------
@@ -267,7 +410,8 @@
     layers: $('#layers'), filters: $('#filters'), status: $('#status'), list: $('#list'), more: $('#more'),
     results: $('#results'), title: $('#results-title'), card: $('#card'), locate: $('#locate'), pick: $('#pick'),
     district: $('#district'), base: $('#base'), lang: $('#lang'), sample: $('#sample'), maphint: $('#maphint'),
-    map: $('#map')
+    maphintText: $('#maphint-text'), pickCancel: $('#pick-cancel'), map: $('#map'), notice: $('#notice'),
+    active: $('#active'), offline: $('#offline'), expand: $('#expand'), sheet: $('#sheet')
   };
 
   function applyLanguage() {
@@ -275,9 +419,8 @@
     document.title = t('title') + (S.lang === 'en' ? ' · Shanghai' : ' · 上海');
     $$('[data-i18n]').forEach(function (node) { node.textContent = t(node.getAttribute('data-i18n')); });
     $$('[data-i18n-aria]').forEach(function (node) { node.setAttribute('aria-label', t(node.getAttribute('data-i18n-aria'))); });
-    els.lang.textContent = t('langBtn');
+    els.lang.textContent = t('langBtn');            // the button names the language it switches to, in that language
     els.lang.setAttribute('lang', S.lang === 'en' ? 'zh-CN' : 'en');
-    els.lang.setAttribute('aria-label', t('langLabel'));
     $$('option', els.base).forEach(function (o) { o.textContent = t('base_' + o.value) || o.value; });
     $$('option', els.district).forEach(function (o) {
       var d = districtById[o.value];
@@ -291,10 +434,12 @@
         b.title = label(l, 'title_zh', 'title_en');
       }
     });
+    updateExpand();
     renderFilters();
     renderList();
     if (S.selected) renderCard(S.selected);
     updateMapHint();
+    if (noticeKey) showNotice(noticeKey);
     if (mapApi) mapApi.refreshLabels();
   }
 
@@ -305,51 +450,66 @@
       b.tabIndex = on ? 0 : -1; // roving tabindex: the group is one tab stop, arrow keys move the choice
     });
     var l = currentLayer();
-    els.sample.hidden = !l.sample;
     document.documentElement.style.setProperty('--lc', safeColor(l.color));
   }
 
+  /** The chips of the current tab: charging, hot meals, water, toilet, open now, then the layer's other services. */
+  function filterOrder(l) {
+    var ordered = byPriority(l.services);
+    var first = ordered.filter(function (s) { return PRIORITY.indexOf(s) >= 0 && PRIORITY.indexOf(s) < FIRST_FILTERS; });
+    var rest = ordered.filter(function (s) { return first.indexOf(s) < 0; });
+    return first.concat(l.has_hours ? ['open_now'] : [], rest);
+  }
   function renderFilters() {
-    var l = currentLayer(), active = layerServices();
-    var chips = [];
-    if (l.has_hours) {
-      chips.push(h('button', { type: 'button', class: 'chip open-chip', 'aria-pressed': String(S.openNow),
-        'data-filter': 'open_now', onclick: function () { S.openNow = !S.openNow; filtersChanged(); } },
-        [icon('clock'), t('openNow')]));
-    }
-    l.services.forEach(function (id) {
-      var s = boot.services[id];
-      chips.push(h('button', { type: 'button', class: 'chip', 'aria-pressed': String(active.indexOf(id) >= 0),
-        'data-service': id, onclick: function () { toggleService(id); } }, [icon(s.icon), label(s, 'zh', 'en')]));
+    var l = currentLayer(), active = layerServices(), f = filtersOf(l.id);
+    var chips = filterOrder(l).map(function (id) {
+      if (id === 'open_now') {
+        return h('button', { type: 'button', class: 'chip open-chip', 'aria-pressed': String(f.openNow),
+          'data-filter': 'open_now', onclick: function () { f.openNow = !f.openNow; filtersChanged(); } },
+          [icon('clock'), t('openNow')]);
+      }
+      return h('button', { type: 'button', class: 'chip', 'aria-pressed': String(active.indexOf(id) >= 0),
+        'data-service': id, title: S.lang === 'en' ? boot.services[id].en : null,
+        onclick: function () { toggleService(id); } }, [icon(boot.services[id].icon), serviceName(id, true)]);
     });
-    chips.push(h('button', { type: 'button', class: 'chip clear', 'data-filter': 'clear', hidden: !(active.length || S.openNow),
-      onclick: function () {
-        clearFilters();
-        var first = els.filters.querySelector('button'); // the pressed button is now hidden: keep the focus nearby
-        if (first) first.focus();
-      } }, [t('clear')]));
     var scroll = els.filters.scrollLeft;
     els.filters.replaceChildren.apply(els.filters, chips);
     els.filters.scrollLeft = scroll;
+    renderActive();
+  }
+  /** The filters in force, in the list heading, with a one-tap clear. */
+  function renderActive() {
+    var names = layerServices().map(function (s) { return serviceName(s, true); });
+    if (openNowOn()) names.push(t('openNow'));
+    els.active.hidden = !names.length;
+    if (!names.length) { els.active.replaceChildren(); return; }
+    els.active.replaceChildren(
+      h('span', { text: t('filtersOn') + names.join(t('listSep')) }),
+      h('button', { type: 'button', class: 'clear', 'data-filter': 'clear', 'aria-label': t('clear'),
+        onclick: function () {
+          clearFilters();
+          var first = els.filters.querySelector('button'); // the pressed button is gone: keep the focus nearby
+          if (first) first.focus({ preventScroll: true });
+        } }, [icon('close'), t('clearShort')]));
   }
   function updateFilterState() { // in place, so a keyboard user's focus stays on the chip just pressed
-    var active = layerServices();
+    var active = layerServices(), f = filtersOf(S.layer);
     $$('button', els.filters).forEach(function (b) {
-      var id = b.getAttribute('data-service'), f = b.getAttribute('data-filter');
+      var id = b.getAttribute('data-service');
       if (id) b.setAttribute('aria-pressed', String(active.indexOf(id) >= 0));
-      else if (f === 'open_now') b.setAttribute('aria-pressed', String(S.openNow));
-      else if (f === 'clear') b.hidden = !(active.length || S.openNow);
+      else if (b.getAttribute('data-filter') === 'open_now') b.setAttribute('aria-pressed', String(f.openNow));
     });
+    renderActive();
   }
   function toggleService(id) {
-    var i = S.services.indexOf(id);
-    if (i >= 0) S.services.splice(i, 1); else S.services.push(id);
+    var list = filtersOf(S.layer).services, i = list.indexOf(id);
+    if (i >= 0) list.splice(i, 1); else list.push(id);
     filtersChanged();
   }
   function clearFilters() {
-    var l = currentLayer();
-    S.services = S.services.filter(function (s) { return l.services.indexOf(s) < 0; });
-    S.openNow = false;
+    var f = filtersOf(S.layer);
+    f.services = [];
+    f.openNow = false;
     filtersChanged();
   }
   function filtersChanged() {
@@ -357,7 +517,7 @@
     updateFilterState();
     S.k = 10;
     refreshList();
-    if (mapApi) mapApi.syncMarkers();
+    if (mapApi) mapApi.redraw();
   }
   function setLayer(id) {
     if (id === S.layer || !layerById[id]) return;
@@ -367,10 +527,22 @@
     closeCard();
     renderLayerTabs();
     renderFilters();
-    S.results = [];
+    var kept = S.lists[id];            // this tab's last list stays on screen until the new answer replaces it
+    S.results = kept ? kept.results : [];
+    S.source = kept ? 'kept' : null;
     renderList();
     refreshList();
     if (mapApi) mapApi.layerChanged();
+  }
+  function setExpanded(on) {
+    S.expanded = on;
+    document.body.classList.toggle('expanded', on);
+    updateExpand();
+    if (mapApi) mapApi.resized();
+  }
+  function updateExpand() {
+    els.expand.setAttribute('aria-expanded', String(S.expanded));
+    $('#expand-text').textContent = t(S.expanded ? 'collapse' : 'expand');
   }
 
   // --- the list ------------------------------------------------------------------------------------------------
@@ -388,6 +560,13 @@
     if (o.source === 'district') { var d = districtById[o.district]; return d ? (S.lang === 'en' ? d.name_en : d.name) : ''; }
     return t(o.source === 'link' ? 'whereLink' : 'wherePick');
   }
+  function retryButton() {
+    return h('button', { type: 'button', 'data-action': 'retry', onclick: function () { retry(); } }, [t('retry')]);
+  }
+  function retry() {
+    refreshList();
+    if (!P.data && !P.loading) loadPoints();
+  }
 
   function renderStatus() {
     var nodes = [];
@@ -398,31 +577,47 @@
         if (S.geoError !== 'errUnsupported' && S.geoError !== 'errInsecure') {
           nodes.push(h('button', { type: 'button', onclick: function () { locate(); } }, [t('tryAgain')]));
         }
+        // the districts one tap away (the same as the 选区 menu below)
+        nodes.push(h('div', { class: 'district-grid', role: 'group', 'aria-label': t('districtLabel') },
+          boot.districts.map(function (d) {
+            return h('button', { type: 'button', 'data-district': d.id, onclick: function () { chooseDistrict(d.id); } },
+              [S.lang === 'en' ? (d.name_en || d.name) : d.name]);
+          })));
       } else {
         nodes.push(h('p', {}, [t(S.locating ? 'locating' : 'starting')]));
       }
       setStatus(nodes);
       return;
     }
-    if (S.listState === 'loading') nodes.push(h('p', {}, [t('loading')]));
+    if (S.listState === 'loading') nodes.push(h('p', {}, [t(S.results.length ? 'updating' : 'loading')]));
     if (S.listState === 'error') {
       nodes.push(h('p', { class: 'err' }, [t('loadError')]));
-      nodes.push(h('button', { type: 'button', onclick: function () { refreshList(); } }, [t('retry')]));
+      nodes.push(retryButton());
     }
     if (S.listState === 'empty') {
       nodes.push(h('p', { class: 'warn' }, [t('empty')]));
-      if (layerServices().length || S.openNow) {
-        nodes.push(h('button', { type: 'button', onclick: clearFilters }, [t('clear')]));
+      if (layerServices().length || openNowOn()) {
+        nodes.push(h('button', { type: 'button', 'data-filter': 'clear-empty', onclick: clearFilters }, [t('clear')]));
       }
     }
     if (S.listState === 'ready') {
-      var line = t('found', { n: S.results.length });
-      if (o.source === 'gps' && o.accuracy) line = t('accuracy', { d: fmtDistance(o.accuracy) }) + t('sep') + line;
-      nodes.push(h('p', {}, [line]));
+      if (o.source === 'gps' && o.accuracy > 100) nodes.push(h('p', {}, [t('accuracy', { d: fmtDistance(o.accuracy) })]));
       if (o.source === 'district') nodes.push(h('p', {}, [t('districtHint', { name: whereText() })]));
-      if (S.results.length && S.results[0].distance_m > 60000) nodes.push(h('p', { class: 'warn' }, [t('far')]));
+      if (S.results.length && relation(S.results[0]).d > 60000) nodes.push(h('p', { class: 'warn' }, [t('far')]));
     }
     setStatus(nodes);
+  }
+  function renderOffline() {
+    var off = S.offline;
+    els.offline.hidden = !off;
+    els.results.toggleAttribute('data-offline', !!off);
+    document.body.classList.toggle('offline-list', !!off); // the map gives the banner its room: still three entries
+    if (!off) { els.offline.replaceChildren(); return; }
+    var text = off.age != null ? t('offlineText', { age: fmtAge(off.age) }) : t('offlineNoData');
+    els.offline.replaceChildren(
+      h('p', {}, [h('strong', { text: t(off.reason === 'offline' ? 'offline' : 'slow') }), ' · ' + text,
+        h('span', { class: 'sr-only', text: ' ' + t('localNote') })]),
+      retryButton());
   }
 
   function renderList() {
@@ -431,15 +626,27 @@
       ? t('listFor', { where: whereText(), layer: label(l, 'short_zh', 'short_en') })
       : t('listTitle');
     renderStatus();
+    renderOffline();
     var active = layerServices();
     var items = S.results.map(function (f, i) {
-      var rel = relation(f), st = statusParts(f), tr = travel(rel.d);
+      var rel = relation(f), st = statusParts(f);
       var svcs = (f.p.services || []).filter(function (s) { return boot.services[s]; });
-      var svcNames = svcs.map(function (s) { return label(boot.services[s], 'zh', 'en'); }).join(t('listSep'));
+      var hits = svcs.filter(function (s) { return active.indexOf(s) >= 0; });
+      var shown = hits.concat(byPriority(svcs.filter(function (s) { return hits.indexOf(s) < 0; })))
+        .slice(0, Math.max(LIST_SERVICES - (S.lang === 'en' ? 1 : 0), hits.length)); // English names are longer
+      var allNames = byPriority(svcs).map(function (s) { return serviceName(s); }).join(t('listSep'));
+      var pills = shown.map(function (s) {
+        return h('span', { class: 'svc' + (hits.indexOf(s) >= 0 ? ' hit' : ''), 'data-service': s, 'aria-hidden': 'true' },
+          [icon(boot.services[s].icon), serviceName(s, true)]);
+      });
+      if (svcs.length > shown.length) {
+        pills.push(h('span', { class: 'svc more', 'aria-hidden': 'true', text: '+' + (svcs.length - shown.length) }));
+      }
+      pills.push(h('span', { class: 'sr-only', text: t('servicesOf') + allNames }));
       return h('li', { class: 'item' + (st && st[0] === 'closed' ? ' closed' : '') + (S.selected === f.id ? ' sel' : ''),
         'data-feature-id': f.id }, [
         h('button', { type: 'button', 'aria-haspopup': 'dialog', onclick: function () { openCard(f.id, { pan: true }); } }, [
-          h('span', { class: 'rank', style: '--c:' + safeColor(l.color), 'aria-hidden': 'true', text: String(i + 1) }),
+          h('span', { class: 'rank', style: '--c:' + safeColor(l.color), 'aria-hidden': 'true' }, [h('b', { text: String(i + 1) })]),
           h('span', { class: 'item-body' }, [
             h('span', { class: 'item-name', text: f.p.name }),
             h('span', { class: 'item-meta' }, [
@@ -448,59 +655,106 @@
               st ? h('span', { class: 'badge ' + st[0], text: st[1] }) : null,
               st && st[2] ? h('span', { class: 'change', text: st[2] }) : null
             ]),
-            h('span', { class: 'times', text: tr.ebike + ' · ' + tr.walk }),
-            h('span', { class: 'svcs' }, svcs.map(function (s) {
-              return icon(boot.services[s].icon, active.indexOf(s) >= 0 ? 'hit' : '');
-            }).concat([h('span', { class: 'sr-only', text: t('servicesOf') + svcNames })]))
+            h('span', { class: 'times', 'data-mode': BY_CAR[f.layer] ? 'car' : 'ebike walk', text: travel(rel.d, f.layer) }),
+            svcs.length ? h('span', { class: 'svcs' }, pills) : null
           ])
         ])
       ]);
     });
     els.list.replaceChildren.apply(els.list, items);
+    els.list.setAttribute('data-source', S.source || '');
+    // the sample-data notice under the list once there is something to say it about (shown earlier, it would be
+    // pushed down by the list: a layout shift)
+    els.sample.hidden = !(l.sample && (S.results.length || S.listState === 'empty' || S.listState === 'error' ||
+      (!S.origin && S.geoError)));
     els.more.hidden = !(S.listState === 'ready' && S.results.length >= S.k && S.k < 50);
   }
 
-  var nearestSeq = 0; // a newer request supersedes older ones (their answers are ignored, not aborted)
-  function refreshList() {
-    if (!S.origin) { renderList(); return Promise.resolve(); }
-    var seq = ++nearestSeq;
+  function listQuery() {
     var params = new URLSearchParams({ lon: S.origin.lon.toFixed(6), lat: S.origin.lat.toFixed(6), layer: S.layer, k: String(S.k) });
     var svcs = layerServices();
     if (svcs.length) params.set('services', svcs.join(','));
-    if (S.openNow && currentLayer().has_hours) params.set('open_now', 'true');
-    var qs = params.toString();
+    if (openNowOn()) params.set('open_now', 'true');
+    return params.toString();
+  }
+  var nearestSeq = 0; // a newer request supersedes older ones (their answers are ignored)
+  function refreshList() {
+    if (!S.origin) { renderList(); return Promise.resolve(); }
+    var seq = ++nearestSeq, layer = S.layer, qs = listQuery(), key = qs;
+    var kept = S.lists[layer];
+    if (kept && kept.key === key && S.source !== 'server') { S.results = kept.results; S.source = 'kept'; }
     setListState('loading');
     renderStatus();
-    return fetch(boot.api.nearest + '?' + qs, { headers: { Accept: 'application/geo+json' } })
-      .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
-      .then(function (fc) {
+    return fetchJSON(boot.api.nearest + '?' + qs, { headers: { Accept: 'application/geo+json' } })
+      .then(function (out) {
         if (seq !== nearestSeq) return;
-        var key = originKey();
-        S.results = fc.features.map(function (g) {
-          var f = storeFeature(g, S.layer);
+        var fc = out.body, k = originKey(), now = Date.now();
+        if (out.response.headers.get('X-Served-From') === 'cache') { // the service worker's copy: we are offline
+          var at = Date.parse(out.response.headers.get('Date') || '');
+          return fallback(seq, layer, key, qs, { body: fc, at: isFinite(at) ? at : null });
+        }
+        var results = fc.features.map(function (g) {
+          var f = storeFeature(g, layer);
           f.distance_m = g.properties.distance_m;
           f.bearing_deg = g.properties.bearing_deg;
           f.openNow = g.properties.open_now;
-          f.originKey = key;
+          f.originKey = k;
+          f.answeredAt = now;
           return f;
         });
-        S.lastRefresh = Date.now();
-        els.list.setAttribute('data-query', qs);
+        S.lists[layer] = { key: key, qs: qs, results: results, source: 'server', at: now };
+        S.lastRefresh = now;
         if (fc.query && fc.query.at) els.list.setAttribute('data-at', fc.query.at);
-        setListState(S.results.length ? 'ready' : 'empty');
-        renderList();
-        if (!listReadyMarked && S.results.length) {
-          listReadyMarked = true;
-          if (window.performance && performance.mark) performance.mark('list-ready');
-        }
-        S.viewAllowed = true;
-        if (mapApi) mapApi.resultsChanged();
-      })
-      .catch(function () {
+        showList(results, 'server', qs, null);
+        idle(function () { if (!P.data && !P.loading) loadPoints(); }, 3000); // for the map, and for next time offline
+      }, function () {
         if (seq !== nearestSeq) return;
+        return fallback(seq, layer, key, qs, null);
+      });
+  }
+  /** No answer from the server: the list computed here from the saved points; else an answer the service worker
+   * kept for this very question; else this tab's last list; else an error. Always with a retry. */
+  function fallback(seq, layer, key, qs, cached) {
+    return nearestHere(layer, qs).then(function (local) {
+      if (seq !== nearestSeq) return;
+      var reason = navigator.onLine === false || cached ? 'offline' : 'slow';
+      if (local) {
+        S.lists[layer] = { key: key, qs: qs, results: local, source: 'local', at: Date.now() };
+        showList(local, 'local', qs, { reason: reason, age: P.age() });
+      } else if (cached) {
+        var k = originKey();
+        var results = cached.body.features.map(function (g) {
+          var f = storeFeature(g, layer);
+          f.distance_m = g.properties.distance_m;
+          f.bearing_deg = g.properties.bearing_deg;
+          f.originKey = k;
+          f.openNow = undefined; // open or not: from the hours, evaluated now
+          return f;
+        });
+        S.lists[layer] = { key: key, qs: qs, results: results, source: 'kept', at: Date.now() };
+        showList(results, 'kept', qs, { reason: reason, age: cached.at ? Date.now() - cached.at : null });
+      } else if (S.lists[layer] && S.lists[layer].results.length) { // no saved data: the last answer for this tab
+        var last = S.lists[layer];
+        showList(last.results, 'kept', last.qs, { reason: reason, age: null });
+      } else {
+        S.offline = null;
         setListState('error');
         renderList();
-      });
+      }
+    });
+  }
+  function showList(results, source, qs, offline) {
+    S.results = results;
+    S.source = source;
+    S.offline = offline;
+    els.list.setAttribute('data-query', qs);
+    setListState(results.length ? 'ready' : 'empty');
+    renderList();
+    if (!listReadyMarked && results.length) {
+      listReadyMarked = true;
+      if (window.performance && performance.mark) performance.mark('list-ready');
+    }
+    if (mapApi) mapApi.resultsChanged();
   }
   var listReadyMarked = false;
 
@@ -510,14 +764,148 @@
     Object.keys(g.properties).forEach(function (k) {
       if (k !== 'distance_m' && k !== 'bearing_deg' && k !== 'open_now') props[k] = g.properties[k];
     });
-    var f = S.features.get(g.id);
+    var f = S.features.get(String(g.id));
     if (!f) {
       f = { id: String(g.id), layer: layerId, lon: c[0], lat: c[1], p: props };
       S.features.set(f.id, f);
     } else {
       f.lon = c[0]; f.lat = c[1]; f.p = props;
     }
+    f.partial = false;
     return f;
+  }
+
+  // --- every layer's points (/app/points.json), for the map and for the nearest list without a connection -----------
+  var P = {
+    data: null,        // {layers: {id: {feats: [f…], mask: [int…]}}, services: [ids in bit order], generated}
+    loading: null,     // the promise while fetching
+    fetchedAt: null,   // when the copy in use came from the server (its Date header; the service worker keeps it)
+    failedAt: 0,
+    age: function () {
+      if (!P.data) return null;
+      var at = P.fetchedAt || Date.parse(P.data.generated);
+      return isFinite(at) ? Math.max(0, Date.now() - at) : null;
+    }
+  };
+  function loadPoints() {
+    if (P.loading) return P.loading;
+    var geo = loadGeodesic();
+    P.loading = fetchJSON(boot.api.points, { bodyTimeout: BODY_TIMEOUT_MS }).then(function (out) {
+      var date = Date.parse(out.response.headers.get('Date') || '');
+      return buildPoints(out.body).then(function (data) {
+        P.data = data;
+        P.fetchedAt = isFinite(date) ? date : null;
+        els.map.setAttribute('data-points', 'ready');
+        if (mapApi) mapApi.redraw();
+        return geo;
+      });
+    }).then(function () { P.loading = null; return P.data; }, function () {
+      P.loading = null;
+      P.failedAt = Date.now();
+      return P.data;
+    });
+    return P.loading;
+  }
+  /** Columns -> one small feature object per point, 1,000 rows per idle slice (keeps every task short). */
+  function buildPoints(raw) {
+    var jobs = [], CHUNK = 1000;
+    var data = { layers: {}, services: raw.services || [], generated: raw.generated };
+    Object.keys(raw.layers || {}).forEach(function (lid) {
+      var src = raw.layers[lid], col = {};
+      src.fields.forEach(function (name, i) { col[name] = i; });
+      data.layers[lid] = { feats: [], mask: [] };
+      for (var start = 0; start < src.rows.length; start += CHUNK) jobs.push([lid, src.rows, col, start]);
+    });
+    return new Promise(function (resolve) {
+      function next() {
+        var job = jobs.shift();
+        if (!job) { resolve(data); return; }
+        var lid = job[0], rows = job[1], col = job[2], into = data.layers[lid];
+        for (var r = job[3]; r < Math.min(rows.length, job[3] + CHUNK); r++) {
+          var row = rows[r], id = String(row[col.id]), mask = row[col.services] | 0, svcs = [];
+          for (var b = 0; b < data.services.length; b++) if (mask & (1 << b)) svcs.push(data.services[b]);
+          var f = S.features.get(id);
+          if (!f) {
+            f = { id: id, layer: lid, lon: row[col.lon], lat: row[col.lat], partial: true,
+              p: { id: id, name: row[col.name], address: row[col.address], district: row[col.district], services: svcs,
+                opening_hours: row[col.opening_hours] } };
+            S.features.set(id, f);
+          }
+          into.feats.push(f);
+          into.mask.push(mask);
+        }
+        idle(next, 500);
+      }
+      next();
+    });
+  }
+  var geodesicLoading = null;
+  function loadGeodesic() { // GeographicLib (the service worker keeps it): loaded when first needed
+    if (window.geodesic) return Promise.resolve(true);
+    if (geodesicLoading) return geodesicLoading;
+    geodesicLoading = new Promise(function (resolve) {
+      var s = document.createElement('script');
+      s.src = boot.vendor.geodesic;
+      s.onload = function () { resolve(true); };
+      s.onerror = function () { geodesicLoading = null; resolve(false); };
+      document.head.appendChild(s);
+    });
+    return geodesicLoading;
+  }
+  function serviceMask(ids) {
+    var mask = 0;
+    ids.forEach(function (s) { var b = P.data.services.indexOf(s); if (b >= 0) mask |= (1 << b); else mask = -1; });
+    return mask;
+  }
+  /** The k nearest points of a layer to the origin, as /api/nearest orders them: geodesic distance on WGS84, ties by
+   * position in the layer. A local flat-earth distance (within 1 % around Shanghai) picks the candidates; every one
+   * that could be among the k nearest is measured on the ellipsoid. */
+  function nearestLocal(layerId, lon, lat, k, services, openNow) {
+    var L = P.data && P.data.layers[layerId];
+    if (!L) return null;
+    var need = serviceMask(services);
+    if (need === -1) return [];
+    var a = 6378137, e2 = 0.00669437999014, s = Math.sin(lat * RAD);
+    var w = 1 - e2 * s * s, M = a * (1 - e2) / (w * Math.sqrt(w)) * RAD, N = a / Math.sqrt(w) * RAD;
+    var cand = [];
+    for (var i = 0; i < L.feats.length; i++) {
+      if ((L.mask[i] & need) !== need) continue;
+      var f = L.feats[i];
+      if (openNow && openByExpr(f.p.opening_hours) !== true) continue;
+      var dx = (f.lon - lon) * N * Math.cos((lat + f.lat) / 2 * RAD), dy = (f.lat - lat) * M;
+      cand.push({ i: i, approx: Math.sqrt(dx * dx + dy * dy) });
+    }
+    cand.sort(function (x, y) { return x.approx - y.approx; });
+    var exact = [];
+    for (var j = 0; j < cand.length; j++) {
+      if (exact.length >= k) {
+        exact.sort(byDistance);
+        if (cand[j].approx / 1.01 - 1 > exact[k - 1].d) break; // nothing farther on can enter the k nearest
+      }
+      var g = geodesicInverse(lon, lat, L.feats[cand[j].i].lon, L.feats[cand[j].i].lat);
+      exact.push({ i: cand[j].i, d: g.d, b: g.b });
+    }
+    exact.sort(byDistance);
+    return exact.slice(0, k).map(function (x) { return { f: L.feats[x.i], d: x.d, b: x.b }; });
+  }
+  function byDistance(x, y) { return x.d - y.d || x.i - y.i; }
+  /** The list computed here (from the saved points), or null when they are not available. */
+  function nearestHere(layerId, qs) {
+    var o = S.origin;
+    return Promise.all([P.data ? P.data : loadPoints(), loadGeodesic()]).then(function () {
+      if (!P.data || !o || S.origin !== o) return null;
+      var q = new URLSearchParams(qs), key = originKey();
+      var found = nearestLocal(layerId, o.lon, o.lat, +q.get('k') || 10,
+        q.get('services') ? q.get('services').split(',') : [], q.get('open_now') === 'true');
+      return found && found.map(function (x) {
+        var f = x.f;
+        f.distance_m = Math.round(x.d * 10) / 10; // as the server rounds them
+        f.bearing_deg = Math.round(x.b * 10) / 10;
+        f.originKey = key;
+        f.openNow = undefined;                    // open or not: from the hours, evaluated now
+        return f;
+      });
+    });
   }
 
   // --- location ------------------------------------------------------------------------------------------------
@@ -534,24 +922,32 @@
     return done;
   }
   var GEO_ERRORS = { 1: 'errDenied', 2: 'errUnavailable', 3: 'errTimeout' };
+  var geoWatchdog = null;
   function locate() {
     if (!('geolocation' in navigator)) { geoFailed('errUnsupported'); return; }
     if (window.isSecureContext === false) { geoFailed('errInsecure'); return; }
     S.locating = true;
-    var started = Date.now();
+    var started = Date.now(), answered = false;
     els.locate.setAttribute('aria-busy', 'true');
     els.locate.querySelector('span').textContent = t('locating');
     if (!S.origin) renderStatus();
+    clearTimeout(geoWatchdog);
+    geoWatchdog = setTimeout(function () { // a prompt nobody answers: offer the map and the districts meanwhile
+      if (!answered) { locateDone(); geoFailed('errTimeout'); }
+    }, GEO_WATCHDOG_MS);
     navigator.geolocation.getCurrentPosition(function (pos) {
+      answered = true;
       locateDone();
       if (S.origin && S.origin.source !== 'gps' && S.originSetAt > started) return; // the user chose meanwhile
       setOrigin({ lon: pos.coords.longitude, lat: pos.coords.latitude, source: 'gps', accuracy: pos.coords.accuracy });
     }, function (err) {
+      answered = true;
       locateDone();
       geoFailed(GEO_ERRORS[err && err.code] || 'errUnavailable');
     }, { enableHighAccuracy: true, timeout: 12000, maximumAge: 30000 });
   }
   function locateDone() {
+    clearTimeout(geoWatchdog);
     S.locating = false;
     els.locate.removeAttribute('aria-busy');
     els.locate.querySelector('span').textContent = t('locate');
@@ -559,23 +955,27 @@
   function geoFailed(key) {
     S.geoError = key;
     if (S.origin) return; // keep the list of the last known position
-    S.viewAllowed = true;
+    setPicking(true);     // the first tap on the map sets the position (markers and clusters let it through)
     renderList();
-    updateMapHint();
     els.district.parentNode.classList.add('attention');
     setTimeout(function () { els.district.parentNode.classList.remove('attention'); }, 3200);
-    if (mapApi) mapApi.loadView();
+    loadPoints();
   }
   function setPicking(on) {
+    if (S.picking === on) { updateMapHint(); return; }
     S.picking = on;
     els.pick.setAttribute('aria-pressed', String(on));
     document.body.classList.toggle('picking', on);
+    // a bigger map when the rider asked for it (not when locating failed: nothing moves under their eyes)
+    document.body.classList.toggle('picking-big', on && !!S.origin);
+    if (on && S.expanded) setExpanded(false);
     updateMapHint();
+    if (mapApi) mapApi.resized();
   }
   function updateMapHint() {
-    var show = S.picking || (!S.origin && !!S.geoError);
-    els.maphint.hidden = !show;
-    els.maphint.textContent = t('pickHint');
+    els.maphint.hidden = !S.picking;
+    els.maphintText.textContent = t('pickHint');
+    els.pickCancel.hidden = !(S.picking && S.origin);
   }
   function updateDistrictText() {
     var d = S.origin && S.origin.source === 'district' ? districtById[S.origin.district] : null;
@@ -591,7 +991,7 @@
   // --- the card ------------------------------------------------------------------------------------------------
   var cardReturnFocus = null;
   function amapUrl(f) {
-    var mode = f.layer === 'driver_homes' ? 'car' : 'ride';
+    var mode = BY_CAR[f.layer] ? 'car' : 'ride';
     return 'https://uri.amap.com/navigation?to=' + f.lon.toFixed(6) + ',' + f.lat.toFixed(6) + ',' +
       encodeURIComponent(f.p.name || '') + '&mode=' + mode + '&policy=1&src=shanghai-union-map&coordinate=wgs84&callnative=1';
   }
@@ -619,8 +1019,7 @@
     if (p.meal_price_yuan != null) fact(t('mealPrice'), t('yuan', { n: p.meal_price_yuan }));
     if (p.area_m2 != null) fact(t('area'), t('m2', { n: Math.round(p.area_m2) }));
     if (p.smart) fact(t('smart'), t('yes'));
-    var svcs = (p.services || []).filter(function (s) { return boot.services[s]; });
-    var tr = rel ? travel(rel.d) : null;
+    var svcs = byPriority((p.services || []).filter(function (s) { return boot.services[s]; }));
     var children = [
       h('div', { class: 'card-head' }, [
         h('h2', { id: 'card-title', tabindex: '-1', text: p.name }),
@@ -629,7 +1028,7 @@
       st ? h('p', { class: 'card-status' }, [h('span', { class: 'badge ' + st[0], text: st[1] }),
         st[2] ? h('span', { class: 'change', text: st[2] }) : null]) : null,
       rel ? h('p', { class: 'card-dist' }, [h('span', { class: 'dist', text: fmtDistance(rel.d) }),
-        h('span', { class: 'dir', text: direction(rel.b) }), h('span', { class: 'times', text: tr.ebike + ' · ' + tr.walk })]) : null,
+        h('span', { class: 'dir', text: direction(rel.b) }), h('span', { class: 'times', text: travel(rel.d, f.layer) })]) : null,
       h('div', { class: 'navs' }, [
         h('a', { class: 'nav nav-amap', href: amapUrl(f), target: '_blank', rel: 'noopener noreferrer',
           'data-feature-id': f.id, 'data-app': 'amap' }, [icon('nav'), t('navAmap')]),
@@ -639,7 +1038,7 @@
       h('dl', { class: 'facts' }, facts),
       svcs.length ? h('h3', { text: t('services') }) : null,
       svcs.length ? h('ul', { class: 'svc-grid' }, svcs.map(function (s) {
-        return h('li', { 'data-service': s }, [icon(boot.services[s].icon), label(boot.services[s], 'zh', 'en')]);
+        return h('li', { 'data-service': s }, [icon(boot.services[s].icon), serviceName(s)]);
       })) : null,
       h('div', { class: 'card-foot' }, [
         h('button', { type: 'button', onclick: function () { showOnMap(f.id); } }, [t('showOnMap')])
@@ -651,7 +1050,8 @@
     els.card.setAttribute('data-layer', f.layer);
   }
   function openCard(id, opts) {
-    if (!S.features.get(id)) return;
+    var f = S.features.get(id);
+    if (!f) return;
     if (els.card.hidden) cardReturnFocus = document.activeElement;
     var previous = S.selected;
     S.selected = id;
@@ -661,6 +1061,13 @@
     if (mapApi) mapApi.select(id, opts && opts.pan, previous !== id ? previous : null);
     var title = $('#card-title');
     if (title) title.focus({ preventScroll: true });
+    if (f.partial) { // known from the saved points only: the details (host, area…) come from the API when it answers
+      var url = boot.api.items.replace('{layer}', encodeURIComponent(f.layer)) + '/' + encodeURIComponent(f.id);
+      fetchJSON(url, { headers: { Accept: 'application/geo+json' } }).then(function (out) {
+        storeFeature(out.body, f.layer);
+        if (S.selected === id && !els.card.hidden) renderCard(id);
+      }, function () { /* offline: the card shows what is saved */ });
+    }
   }
   function closeCard() {
     if (els.card.hidden) return;
@@ -676,11 +1083,27 @@
   function showOnMap(id) {
     closeCard();
     S.selected = id;
-    $('#mapwrap').scrollIntoView({ block: 'start', behavior: 'smooth' });
+    if (S.expanded) setExpanded(false);
     if (mapApi) mapApi.select(id, true, null, 17);
   }
 
-  // --- hours refresh and coming back to the page -----------------------------------------------------------------
+  // --- notices over the map (base-map tiles that do not load) ------------------------------------------------------
+  var noticeKey = null, noticeDismissed = {};
+  function showNotice(key) {
+    if (noticeDismissed[key]) return;
+    noticeKey = key;
+    els.notice.hidden = false;
+    els.notice.replaceChildren(h('p', { text: t(key) }),
+      key === 'mapError' ? h('button', { type: 'button', class: 'text', 'data-action': 'retry-map', onclick: function () {
+        hideNotice(); loadMap();
+      } }, [t('retry')]) : null,
+      h('button', { type: 'button', 'aria-label': t('dismiss'), onclick: function () {
+        noticeDismissed[key] = true; hideNotice();
+      } }, [icon('close')]));
+  }
+  function hideNotice() { noticeKey = null; els.notice.hidden = true; }
+
+  // --- hours refresh, coming back to the page, the connection coming back -----------------------------------------
   var hoursTimer = null;
   function scheduleHours() {
     clearTimeout(hoursTimer);
@@ -692,36 +1115,51 @@
     var wait = Math.min(Math.max(next - now + 2000, 30e3), 30 * 60e3);
     hoursTimer = setTimeout(refreshHours, wait);
   }
-  function refreshHours() {
-    return fetch(boot.api.hours).then(function (r) { return r.ok ? r.json() : null; }).then(function (js) {
-      if (js && js.states) {
-        S.hours = js;
-        if (S.origin) refreshList(); else renderList();
-        if (mapApi) mapApi.restyle();
-      }
-    }).catch(function () { /* offline: keep the last state */ }).then(scheduleHours);
+  function refreshHours(again) {
+    return fetchJSON(boot.api.hours).then(function (out) {
+      var js = out.body;
+      if (!js || !js.states) return;
+      S.hours = js;
+      if (S.origin) refreshList(); else renderList();
+      if (mapApi) mapApi.restyle();
+      // the service worker answers from its copy first and refreshes it meanwhile: an old copy is asked again
+      if (!again && Date.now() - Date.parse(js.at) > 120e3 && navigator.onLine !== false) setTimeout(function () { refreshHours(true); }, 3000);
+    }).catch(function () { /* offline: the hours are evaluated here */ }).then(function () { if (!again) scheduleHours(); });
   }
   document.addEventListener('visibilitychange', function () {
     if (document.visibilityState !== 'visible' || !S.lastRefresh || Date.now() - S.lastRefresh < 120e3) return;
     refreshHours();
     if (S.origin && S.origin.source === 'gps') locate();
   });
+  window.addEventListener('online', function () { // the signal is back: the server's answers replace the local ones
+    if (S.origin) refreshList();
+    refreshHours();
+    if (!P.data && !P.loading) loadPoints();
+  });
+  window.addEventListener('offline', function () { if (S.origin) refreshList(); }); // the list from the saved data
 
   // --- the map (Leaflet, loaded after the list logic is running) -------------------------------------------------
   var mapApi = null;
   function loadMap() {
-    var pending = boot.vendor.css.length + boot.vendor.js.length, failed = false;
+    if (mapApi) return;
+    $$('link[data-vendor], script[data-vendor]').forEach(function (n) { n.remove(); }); // a retry starts afresh
+    var pending = boot.vendor.css.length + boot.vendor.js.length, failed = false, finished = false;
+    var watchdog = setTimeout(function () { finish(false); }, BODY_TIMEOUT_MS);
+    function finish(ok) {
+      if (finished) return;
+      finished = true;
+      clearTimeout(watchdog);
+      if (!ok || !window.L) { showNotice('mapError'); return; }
+      idle(function () {
+        try { mapApi = createMap(); } catch (e) { showNotice('mapError'); throw e; }
+      }, 1000);
+    }
     function done(ok) {
       if (!ok) failed = true;
-      if (--pending > 0) return;
-      if (failed || !window.L || !L.markerClusterGroup) {
-        setStatusExtra(t('mapError'));
-        return;
-      }
-      try { mapApi = createMap(); } catch (e) { setStatusExtra(t('mapError')); throw e; }
+      if (--pending <= 0) finish(!failed);
     }
     boot.vendor.css.forEach(function (href) {
-      var link = h('link', { rel: 'stylesheet', href: href });
+      var link = h('link', { rel: 'stylesheet', href: href, 'data-vendor': '' });
       link.onload = function () { done(true); };
       link.onerror = function () { done(false); };
       document.head.insertBefore(link, document.head.querySelector('link[rel=stylesheet]'));
@@ -729,119 +1167,147 @@
     boot.vendor.js.forEach(function (src) {
       var s = document.createElement('script');
       s.src = src;
-      s.async = false; // download in parallel, run in order (Leaflet before the cluster plugin)
+      s.setAttribute('data-vendor', '');
+      s.async = false; // download in parallel, run in order
       s.onload = function () { done(true); };
       s.onerror = function () { done(false); };
       document.head.appendChild(s);
     });
   }
-  function setStatusExtra(text) { els.maphint.hidden = false; els.maphint.textContent = text; }
 
   function createMap() {
     var Lf = window.L;
     var b = boot.bounds;
     var centre = toDisplay((b[0] + b[2]) / 2, (b[1] + b[3]) / 2);
     var map = Lf.map(els.map, { center: [centre[1], centre[0]], zoom: 10, minZoom: 8, maxZoom: 19, zoomControl: false,
-      attributionControl: true, worldCopyJump: false });
-    Lf.control.zoom({ position: 'topright', zoomInTitle: S.lang === 'en' ? 'Zoom in' : '放大',
-      zoomOutTitle: S.lang === 'en' ? 'Zoom out' : '缩小' }).addTo(map);
-    map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
-    var tiles = null, outline = null, outlineData = null, group = null, groupLayer = null;
-    var inGroup = new Map();          // id -> marker in the cluster/plain group
+      attributionControl: true, worldCopyJump: false, fadeAnimation: false });
+    Lf.control.zoom({ position: 'topright', zoomInTitle: t('zoomIn'), zoomOutTitle: t('zoomOut') }).addTo(map);
+    map.attributionControl.setPrefix(false); // one line for the tiles' own credit on a small map
+    var tiles = null, labels = null, outline = null, outlineData = null;
+    var drawn = Lf.layerGroup().addTo(map);   // points in view and clusters
+    var drawnByKey = new Map();               // 'f:<id>' | 'c:<cell>:<n>' -> marker
     var resultMarkers = Lf.layerGroup().addTo(map);
     var resultById = new Map();
     var originMarker = null, accuracyCircle = null;
-    var loaded = {};                  // layer -> [bbox, …] already fetched (WGS84)
-    var pending = {};                 // layer -> [bbox, …] being fetched
-    var viewTimer = null;
+    var tileErrors = 0, tileLoads = 0;
+    var redrawQueued = false;
 
     var FeatureIcon = Lf.DivIcon.extend({
       createIcon: function (old) {
         var div = Lf.DivIcon.prototype.createIcon.call(this, old);
-        div.setAttribute('data-feature-id', this.options.featureId);
+        if (this.options.featureId) div.setAttribute('data-feature-id', this.options.featureId);
+        if (this.options.count) div.setAttribute('data-count', this.options.count);
+        // pictures with names, not controls: the list is the keyboard's way to every listed point (and markers
+        // that may touch each other would be touch targets too small for WCAG 2.2)
+        div.setAttribute('role', 'img');
         div.setAttribute('aria-label', this.options.label);
         div.style.setProperty('--c', this.options.color);
         return div;
       }
     });
+    function layerIconName(l) { return SAFE_NAME.test(l.icon) ? l.icon : 'station'; }
     function markerIcon(f, rank) {
       var l = layerById[f.layer] || currentLayer(), open = isOpen(f), st = statusParts(f);
       var name = (rank ? rank + '. ' : '') + (f.p.name || f.id) + (st ? ' · ' + st[1] : '');
       return new FeatureIcon({
         featureId: f.id, label: name, color: safeColor(l.color),
-        iconSize: rank ? [34, 40] : [30, 30], iconAnchor: rank ? [17, 39] : [15, 15],
+        iconSize: rank ? [34, 40] : [26, 26], iconAnchor: rank ? [17, 39] : [13, 13],
         className: 'mk' + (open === false ? ' mk-closed' : '') + (rank ? ' mk-rank' : '') + (S.selected === f.id ? ' mk-sel' : ''),
         html: rank ? '<span class="pin"><b>' + rank + '</b></span>' : '<svg class="ic" aria-hidden="true"><use href="#i-' +
-          (SAFE_NAME.test(l.icon) ? l.icon : 'station') + '"/></svg>'
+          layerIconName(l) + '"/></svg>'
       });
     }
-    function latlngOf(f) { var d = toDisplay(f.lon, f.lat); return [d[1], d[0]]; }
-    var markers = new Map();          // id -> plain marker (created once, reused)
-    function markerFor(f) {
-      var m = markers.get(f.id);
-      if (!m) {
-        m = Lf.marker(latlngOf(f), { icon: markerIcon(f), keyboard: true, title: f.p.name, riseOnHover: true });
-        m.featureId = f.id;
-        m.on('click', function () { openCard(f.id, { pan: false }); });
-        markers.set(f.id, m);
-      }
-      return m;
+    function clusterIcon(n) {
+      var l = currentLayer(), w = 36 + 9 * String(n).length;
+      return new FeatureIcon({ count: n, label: t('cluster', { n: n }), color: safeColor(l.color), className: 'cl',
+        iconSize: [w, 28], iconAnchor: [w / 2, 14],
+        html: '<svg class="ic" aria-hidden="true"><use href="#i-' + layerIconName(l) + '"/></svg><i>×</i>' + n });
     }
+    function latlngOf(f) { var d = toDisplay(f.lon, f.lat); return [d[1], d[0]]; }
     function passes(f) {
       var need = layerServices(), have = f.p.services || [];
       for (var i = 0; i < need.length; i++) if (have.indexOf(need[i]) < 0) return false;
-      return !(S.openNow && isOpen(f) === false);
+      return !(openNowOn() && isOpen(f) !== true);
     }
-    function makeGroup() {
-      if (groupLayer) map.removeLayer(groupLayer);
-      inGroup = new Map();
-      var l = currentLayer();
-      if (l.cluster) {
-        group = Lf.markerClusterGroup({ chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 55,
-          disableClusteringAtZoom: 17, spiderfyOnMaxZoom: true, removeOutsideVisibleBounds: true,
-          iconCreateFunction: function (c) {
-            var n = c.getChildCount();
-            var size = n < 10 ? 36 : n < 100 ? 42 : 50;
-            return Lf.divIcon({ html: '<span>' + n + '</span>', className: 'cl', iconSize: [size, size] });
-          } });
-        groupLayer = group;
-      } else {
-        group = null;
-        groupLayer = Lf.featureGroup();
+
+    // points in view, grouped per 84-pixel cell at the current zoom (none from zoom 17): only what is in view is
+    // looked at, a few hundred markers at most, redrawn after each move
+    var CELL_PX = 84;
+    function redraw() {
+      if (redrawQueued) return;
+      redrawQueued = true;
+      (window.requestAnimationFrame || setTimeout)(function () { redrawQueued = false; draw(); });
+    }
+    function draw() {
+      var data = P.data && P.data.layers[S.layer];
+      var want = new Map(), inView = 0;
+      if (data) {
+        var z = map.getZoom(), scale = 256 * Math.pow(2, z), cellPx = z >= 17 ? 0 : CELL_PX;
+        var bounds = map.getBounds().pad(0.15);
+        var south = bounds.getSouth(), north = bounds.getNorth(), west = bounds.getWest(), east = bounds.getEast();
+        var gcj = displayCrs() === 'gcj02', cells = new Map();
+        for (var i = 0; i < data.feats.length; i++) {
+          var f = data.feats[i];
+          var lon = f.lon, lat = f.lat;
+          if (gcj) { if (!f.gcj) f.gcj = wgs84ToGcj02(lon, lat); lon = f.gcj[0]; lat = f.gcj[1]; }
+          if (lat < south || lat > north || lon < west || lon > east) continue;
+          if (resultById.has(f.id) || !passes(f)) continue;
+          inView++;
+          if (!cellPx) { want.set('f:' + f.id, { f: f }); continue; }
+          var x = (lon + 180) / 360 * scale, s = Math.sin(lat * RAD);
+          var y = (0.5 - Math.log((1 + s) / (1 - s)) / (4 * PI)) * scale;
+          var key = Math.floor(x / cellPx) + ':' + Math.floor(y / cellPx);
+          var c = cells.get(key);
+          if (!c) cells.set(key, c = { n: 0, lat: 0, lon: 0, s: lat, w: lon, nn: lat, e: lon, f: f });
+          c.n++; c.lat += lat; c.lon += lon;
+          if (lat < c.s) c.s = lat; if (lat > c.nn) c.nn = lat; if (lon < c.w) c.w = lon; if (lon > c.e) c.e = lon;
+        }
+        cells.forEach(function (c, key) {
+          if (c.n === 1) want.set('f:' + c.f.id, { f: c.f });
+          else want.set('c:' + key + ':' + c.n + ':' + S.layer, { c: c });
+        });
       }
-      groupLayer.addTo(map);
-      els.map.style.setProperty('--lc', safeColor(l.color));
-    }
-    function syncMarkers() {
-      var want = new Set();
-      S.features.forEach(function (f) {
-        if (f.layer === S.layer && !resultById.has(f.id) && passes(f)) want.add(f.id);
+      drawnByKey.forEach(function (m, key) { if (!want.has(key)) { drawn.removeLayer(m); drawnByKey.delete(key); } });
+      want.forEach(function (item, key) {
+        if (drawnByKey.has(key)) return;
+        var m;
+        if (item.f) {
+          var f = item.f;
+          m = Lf.marker(latlngOf(f), { icon: markerIcon(f), keyboard: false, riseOnHover: true });
+          m.featureId = f.id;
+          m.on('click', function () { openCard(f.id, { pan: false }); });
+        } else {
+          var c = item.c;
+          m = Lf.marker([c.lat / c.n, c.lon / c.n], { icon: clusterIcon(c.n), keyboard: false });
+          m.on('click', function () {
+            var zNow = map.getZoom();
+            if (c.nn - c.s < 1e-6 && c.e - c.w < 1e-6) map.setView([c.s, c.w], Math.min(zNow + 3, 19));
+            else map.fitBounds([[c.s, c.w], [c.nn, c.e]], { padding: [40, 40], maxZoom: Math.min(zNow + 4, 19) });
+          });
+        }
+        drawnByKey.set(key, m);
+        drawn.addLayer(m);
       });
-      var remove = [], add = [];
-      inGroup.forEach(function (m, id) { if (!want.has(id)) { remove.push(m); inGroup.delete(id); } });
-      want.forEach(function (id) {
-        if (!inGroup.has(id)) { var m = markerFor(S.features.get(id)); add.push(m); inGroup.set(id, m); }
-      });
-      if (group) {
-        if (remove.length) group.removeLayers(remove);
-        if (add.length) group.addLayers(add);
-      } else {
-        remove.forEach(function (m) { groupLayer.removeLayer(m); });
-        add.forEach(function (m) { groupLayer.addLayer(m); });
-      }
+      if (data) els.map.setAttribute('data-loaded', S.layer + ':1'); // the layer's points are on the map (benchmarks wait for it)
+      els.map.setAttribute('data-drawn', String(drawnByKey.size));
+      els.map.setAttribute('data-in-view', String(inView));
+      els.map.setAttribute('data-clusters', String($$('.cl', els.map).length));
     }
+    function clearDrawn() { drawn.clearLayers(); drawnByKey = new Map(); }
+
     function renderResults() {
       resultMarkers.clearLayers();
       resultById = new Map();
       S.results.forEach(function (f, i) {
-        var m = Lf.marker(latlngOf(f), { icon: markerIcon(f, i + 1), keyboard: true, title: f.p.name,
+        var m = Lf.marker(latlngOf(f), { icon: markerIcon(f, i + 1), keyboard: false,
           zIndexOffset: 1000 - i, riseOnHover: true });
         m.featureId = f.id;
         m.on('click', function () { openCard(f.id, { pan: false }); });
         resultMarkers.addLayer(m);
         resultById.set(f.id, m);
       });
-      syncMarkers();
+      clearDrawn();
+      draw();
     }
     function renderOrigin() {
       if (originMarker) { map.removeLayer(originMarker); originMarker = null; }
@@ -858,16 +1324,19 @@
         icon: Lf.divIcon({ className: pin ? 'me me-pick' : 'me', iconSize: pin ? [40, 40] : [22, 22],
           iconAnchor: pin ? [20, 38] : [11, 11],
           html: pin ? '<svg class="ic" aria-hidden="true"><use href="#i-pin"/></svg>' : '' }) }).addTo(map);
-      originMarker.getElement().setAttribute('aria-label', t(pin ? 'picked' : 'you'));
-      originMarker.getElement().setAttribute('data-origin', o.source);
+      var el = originMarker.getElement();
+      el.setAttribute('role', 'img'); // a picture of where you are, with its name (not a control)
+      el.setAttribute('aria-label', t(pin ? 'picked' : 'you'));
+      el.setAttribute('data-origin', o.source);
     }
     function fitResults() {
       var o = S.origin;
       if (!o) return;
       var d = toDisplay(o.lon, o.lat), pts = [[d[1], d[0]]];
-      S.results.slice(0, 5).forEach(function (f) { pts.push(latlngOf(f)); });
-      if (pts.length === 1) { map.setView(pts[0], 15); return; }
-      map.fitBounds(Lf.latLngBounds(pts), { padding: [28, 28], maxZoom: 16, animate: false });
+      S.results.slice(0, 3).forEach(function (f) { pts.push(latlngOf(f)); });
+      if (pts.length === 1) { map.setView(pts[0], 15, { animate: false }); return; }
+      map.fitBounds(Lf.latLngBounds(pts), { paddingTopLeft: [24, 46], paddingBottomRight: [56, 36], maxZoom: 16,
+        animate: false }); // room for the pins' heads, the zoom buttons and the credit line
     }
 
     // base maps: data stay in WGS84; markers, the origin and the view move with the base map's datum
@@ -876,18 +1345,29 @@
       S.base = baseById[id] ? id : 'none';
       els.base.value = S.base;
       if (tiles) { map.removeLayer(tiles); tiles = null; }
+      if (labels) { map.removeLayer(labels); labels = null; }
       var cfg = baseById[S.base];
+      tileErrors = tileLoads = 0;
       if (cfg.url) {
-        tiles = Lf.tileLayer(cfg.url, { subdomains: cfg.subdomains || 'abc', attribution: cfg.attribution || '',
-          maxNativeZoom: cfg.max_native_zoom || 18, maxZoom: 19, detectRetina: false }).addTo(map);
-        tiles.bringToBack();
+        var opts = { subdomains: cfg.subdomains || 'abc', attribution: cfg.attribution || '',
+          maxNativeZoom: cfg.max_native_zoom || 18, maxZoom: 19, detectRetina: false, zIndex: 1 };
+        tiles = Lf.tileLayer(cfg.url, opts).addTo(map);
+        tiles.on('tileload', function () { tileLoads++; });
+        tiles.on('tileerror', function () { // said once; not while offline, where the list says so already
+          tileErrors++;
+          if (tileErrors >= 3 && tileErrors > tileLoads && navigator.onLine !== false) showNotice('tilesFailed');
+        });
+        if (cfg.labels) { // Tianditu: the Chinese place names are a transparent layer of their own, on top
+          labels = Lf.tileLayer(cfg.labels, { subdomains: cfg.subdomains || 'abc', maxNativeZoom: cfg.max_native_zoom || 18,
+            maxZoom: 19, detectRetina: false, zIndex: 2 }).addTo(map);
+        }
       }
       els.map.classList.toggle('no-tiles', !cfg.url);
       var c = toDisplay(centreW[0], centreW[1]);
       map.setView([c[1], c[0]], map.getZoom(), { animate: false });
-      markers.forEach(function (m, fid) { var f = S.features.get(fid); if (f) m.setLatLng(latlngOf(f)); });
       resultById.forEach(function (m, fid) { m.setLatLng(latlngOf(S.features.get(fid))); });
-      if (group) group.refreshClusters();
+      clearDrawn();
+      draw();
       renderOrigin();
       showOutline();
     }
@@ -897,8 +1377,8 @@
       if (outline) { outline.addTo(map); return; }
       if (outlineData === 'loading') return;
       outlineData = 'loading';
-      fetch(boot.api.districts).then(function (r) { return r.ok ? r.json() : null; }).then(function (gj) {
-        if (!gj) { outlineData = null; return; }
+      fetchJSON(boot.api.districts, { bodyTimeout: BODY_TIMEOUT_MS }).then(function (out) {
+        var gj = out.body;
         outline = Lf.geoJSON(gj, { interactive: false, style: { color: '#6b7078', weight: 1.5, fill: true,
           fillColor: '#ffffff', fillOpacity: 0.55 } });
         outline.eachLayer(function (lyr) {
@@ -906,7 +1386,6 @@
           if (d) lyr.bindTooltip(S.lang === 'en' ? d.name_en : d.name, { permanent: true, direction: 'center',
             className: 'dlabel', interactive: false });
         });
-        outline.getLayers().forEach(function (lyr) { lyr.options.interactive = false; });
         if (!baseById[S.base].url) { outline.addTo(map); outline.bringToBack(); }
       }).catch(function () { outlineData = null; });
     }
@@ -915,85 +1394,42 @@
         var d = districtById[lyr.feature.id];
         if (d && lyr.getTooltip()) lyr.setTooltipContent(S.lang === 'en' ? d.name_en : d.name);
       });
+      var zin = $('.leaflet-control-zoom-in', els.map), zout = $('.leaflet-control-zoom-out', els.map);
+      [[zin, 'zoomIn'], [zout, 'zoomOut']].forEach(function (p) {
+        if (p[0]) { p[0].title = t(p[1]); p[0].setAttribute('aria-label', t(p[1])); }
+      });
       restyle();
       renderOrigin();
     }
-    function restyle() {
-      markers.forEach(function (m, fid) { var f = S.features.get(fid); if (f) m.setIcon(markerIcon(f)); });
-      renderResults();
-      if (group) group.refreshClusters();
-    }
+    function restyle() { clearDrawn(); renderResults(); }
 
-    // features for the area in view (the whole layer when zoomed out), fetched once per area
-    function viewBbox() {
-      if (map.getZoom() <= 11) {
-        var b = boot.bounds;
-        return [b[0] - 0.2, b[1] - 0.2, b[2] + 0.2, b[3] + 0.2].map(function (v) { return Math.round(v * 1e4) / 1e4; });
-      }
-      var bounds = map.getBounds().pad(0.5), sw = bounds.getSouthWest(), ne = bounds.getNorthEast();
-      var a = fromDisplay(sw.lng, sw.lat), c = fromDisplay(ne.lng, ne.lat);
-      return [a[0], a[1], c[0], c[1]].map(function (v) { return Math.round(v * 1e4) / 1e4; });
-    }
-    function covered(list, bb) {
-      return (list || []).some(function (x) { return x[0] <= bb[0] && x[1] <= bb[1] && x[2] >= bb[2] && x[3] >= bb[3]; });
-    }
-    function loadView() {
-      if (!S.viewAllowed) return;
-      var layer = S.layer, bb = viewBbox();
-      if (covered(loaded[layer], bb)) { syncMarkers(); return; }
-      if (covered(pending[layer], bb)) return;
-      var mine = (pending[layer] = pending[layer] || []);
-      mine.push(bb);
-      var base = boot.api.items.replace('{layer}', encodeURIComponent(layer));
-      var limit = 5000;
-      function page(offset) {
-        var url = base + '?bbox=' + bb.join(',') + '&limit=' + limit + '&offset=' + offset;
-        return fetch(url, { headers: { Accept: 'application/geo+json' } })
-          .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
-          .then(function (fc) {
-            fc.features.forEach(function (g) { storeFeature(g, layer); });
-            if (layer === S.layer) syncMarkers();
-            if (offset + fc.features.length < fc.numberMatched && fc.features.length) return page(offset + limit);
-          });
-      }
-      page(0).then(function () {
-        (loaded[layer] = loaded[layer] || []).push(bb);
-        map.getContainer().setAttribute('data-loaded', layer + ':' + (loaded[layer].length));
-      }, function () { /* offline or failed: tried again on the next move */ }).then(function () {
-        mine.splice(mine.indexOf(bb), 1);
-      });
-    }
-
-    map.on('moveend', function () { clearTimeout(viewTimer); viewTimer = setTimeout(loadView, 150); });
+    map.on('moveend resize', redraw);
     map.on('click', function (e) {
-      if (S.picking || (!S.origin && S.geoError)) {
-        var w = fromDisplay(e.latlng.lng, e.latlng.lat);
-        pickAt(w[0], w[1]);
-      }
+      if (!S.picking) return;
+      var w = fromDisplay(e.latlng.lng, e.latlng.lat);
+      pickAt(w[0], w[1]);
     });
+    if (window.ResizeObserver) new ResizeObserver(function () { map.invalidateSize({ animate: false }); }).observe(els.map);
 
-    makeGroup();
     setBase(S.base);
     if (S.origin) {
       renderOrigin();
       if (S.results.length) { renderResults(); fitResults(); }
       else { var d0 = toDisplay(S.origin.lon, S.origin.lat); map.setView([d0[1], d0[0]], 15, { animate: false }); }
     }
-    map.getContainer().setAttribute('data-ready', 'true');
+    els.map.setAttribute('data-ready', 'true');
+    if (!P.data && !P.loading) idle(loadPoints, 3000);
 
     return {
       map: map,
       setBase: setBase,
-      syncMarkers: syncMarkers,
+      redraw: redraw,
       restyle: restyle,
       refreshLabels: refreshLabels,
-      loadView: loadView,
+      resized: function () { map.invalidateSize({ animate: false }); },
       layerChanged: function () {
-        resultMarkers.clearLayers();
-        resultById = new Map();
-        makeGroup();
-        syncMarkers();
-        loadView();
+        clearDrawn();
+        renderResults();
       },
       originChanged: function () {
         renderOrigin();
@@ -1002,37 +1438,34 @@
       },
       resultsChanged: function () {
         renderResults();
-        if (S.results.length && S.k === 10) fitResults();
-        loadView();
+        if (S.results.length && S.k === 10 && S.origin && S.origin.source !== 'pick') fitResults();
       },
-      select: function (id, pan, previous, zoom) {
+      select: function (id, pan, previous, zoomTo) {
         [previous, id].forEach(function (fid) {
           if (!fid) return;
           var f = S.features.get(fid);
           if (!f) return;
           var rm = resultById.get(fid);
           if (rm) rm.setIcon(markerIcon(f, S.results.indexOf(f) + 1));
-          var m = markers.get(fid);
+          var m = drawnByKey.get('f:' + fid);
           if (m) m.setIcon(markerIcon(f));
         });
         if (!id || !pan) return;
         var f = S.features.get(id), ll = latlngOf(f);
-        var target = zoom || Math.max(map.getZoom(), 15);
-        var m = resultById.get(id);
-        if (!m && group && inGroup.has(id)) { group.zoomToShowLayer(inGroup.get(id), function () {}); return; }
-        map.setView(ll, target, { animate: false });
+        map.setView(ll, zoomTo || Math.max(map.getZoom(), 15), { animate: false });
         if (!els.card.hidden && window.matchMedia('(min-width: 60rem)').matches) {
           map.panBy([-(els.card.offsetWidth / 2 + 8), 0], { animate: false }); // keep it beside the card
         }
       },
       markerLatLng: function (id) {
-        var m = resultById.get(id) || markers.get(id);
+        var m = resultById.get(id) || drawnByKey.get('f:' + id);
         if (!m) return null;
         var ll = m.getLatLng();
         return [ll.lng, ll.lat];
       },
       originLatLng: function () { if (!originMarker) return null; var ll = originMarker.getLatLng(); return [ll.lng, ll.lat]; },
-      tileLayer: function () { return tiles; }
+      tileLayer: function () { return tiles; },
+      labelLayer: function () { return labels; }
     };
   }
 
@@ -1056,14 +1489,13 @@
     savePrefs();
   });
   els.locate.addEventListener('click', function () { locate(); });
-  els.pick.addEventListener('click', function () {
-    setPicking(!S.picking);
-    if (S.picking) $('#mapwrap').scrollIntoView({ block: 'start', behavior: 'smooth' });
-  });
+  els.pick.addEventListener('click', function () { setPicking(!S.picking); });
+  els.pickCancel.addEventListener('click', function () { setPicking(false); });
+  els.expand.addEventListener('click', function () { setExpanded(!S.expanded); });
   els.district.addEventListener('change', function () { if (els.district.value) chooseDistrict(els.district.value); });
   els.more.addEventListener('click', function () { S.k = Math.min(50, S.k + 10); refreshList(); });
   document.addEventListener('keydown', function (e) {
-    if (e.key === 'Escape') { if (!els.card.hidden) closeCard(); else if (S.picking) setPicking(false); }
+    if (e.key === 'Escape') { if (!els.card.hidden) closeCard(); else if (S.picking && S.origin) setPicking(false); }
   });
 
   // --- start ---------------------------------------------------------------------------------------------------
@@ -1082,12 +1514,28 @@
   } else {
     locate();
   }
+  if (navigator.onLine === false) loadPoints(); // no signal: the saved points are needed at once
   loadMap();
+
+  // installable and offline: the service worker keeps the page, its files and the points (not on the first paint)
+  if ('serviceWorker' in navigator && boot.api.sw && window.isSecureContext !== false) {
+    var registerWorker = function () {
+      navigator.serviceWorker.register(boot.api.sw, { scope: '/' }).catch(function () { /* not kept offline */ });
+    };
+    if (document.readyState === 'complete') idle(registerWorker, 3000); else window.addEventListener('load', function () { idle(registerWorker, 3000); });
+  }
 
   // for tests and integrations: the same functions the page uses
   window.unionMap = {
-    state: S, wgs84ToGcj02: wgs84ToGcj02, gcj02ToWgs84: gcj02ToWgs84, detour: detour,
-    humanHours: humanHours, setOrigin: function (lon, lat) { return setOrigin({ lon: lon, lat: lat, source: 'pick' }); },
+    state: S, points: P, wgs84ToGcj02: wgs84ToGcj02, gcj02ToWgs84: gcj02ToWgs84, detour: detour,
+    humanHours: humanHours, evalHours: evalHours, travel: travel,
+    nearestLocal: function (layer, lon, lat, k, services, openNow) {
+      return Promise.all([loadPoints(), loadGeodesic()]).then(function () {
+        var list = nearestLocal(layer, lon, lat, k || 10, services || [], !!openNow);
+        return list && list.map(function (x) { return [x.f.id, x.d, x.b]; });
+      });
+    },
+    setOrigin: function (lon, lat) { return setOrigin({ lon: lon, lat: lat, source: 'pick' }); },
     map: function () { return mapApi; }
   };
 })();
