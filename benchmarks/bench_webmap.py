@@ -6,7 +6,8 @@ simulated position at People's Square; the script records
 * bytes over the wire (``Network.loadingFinished.encodedDataLength``: compressed bodies plus headers), split into
   page, scripts, styles, API answers and base-map tiles, and the first load's total excluding tiles;
 * time from navigation start to the nearest list being on screen (the page's ``list-ready`` performance mark), to
-  the map being ready (Leaflet loaded, markers drawn), and to the last tile of the first view;
+  the map being ready (Leaflet loaded, markers drawn), to the public point data of every layer loaded (the map's
+  and the offline list's source, ``/app/points.json``), and to the last tile of the first view;
 * the same for a repeat visit (warm cache) and for the heaviest first load: location refused, so the whole city
   is shown with all 3,400 stations clustered.
 
@@ -114,8 +115,7 @@ def warm_up(base: str) -> None:
 
     for _ in range(6):
         for path in ("/", "/api/nearest?lon=121.4737&lat=31.2304&k=10",
-                     "/ogc/collections/stations/items?bbox=121.46,31.22,121.48,31.24&limit=5000",
-                     "/ogc/collections/stations/items?limit=5000", "/app/hours", "/app/districts.geojson"):
+                     "/app/points.json", "/app/hours", "/app/districts.geojson"):
             with urllib.request.urlopen(base + path, timeout=30) as resp:
                 resp.read()
 
@@ -162,23 +162,25 @@ def measure(browser, base: str, tiles: str, profile: dict, geolocation: bool, re
         if geolocation:
             page.wait_for_function("() => performance.getEntriesByName('list-ready').length > 0", timeout=120_000)
         else:
-            page.wait_for_function("() => (document.getElementById('map').dataset.loaded || '').startsWith('stations')",
+            page.wait_for_function("() => ((document.getElementById('map') || {dataset: {}}).dataset.loaded || '').startsWith('stations')",
                                    timeout=180_000)
-        page.wait_for_function("() => document.getElementById('map').dataset.ready === 'true'", timeout=120_000)
+        page.wait_for_function("() => (document.getElementById('map') || {dataset: {}}).dataset.ready === 'true'", timeout=120_000)
         page.wait_for_load_state("networkidle", timeout=180_000)
         time.sleep(0.3)
         timing = page.evaluate("""() => {
             const mark = performance.getEntriesByName('list-ready')[0];
             const tiles = performance.getEntriesByType('resource').filter(r => r.initiatorType === 'img'
                 && /\\/(amap|osm)\\//.test(r.name));
-            const items = performance.getEntriesByType('resource').filter(r => r.name.includes('/items?'));
+            const items = performance.getEntriesByType('resource').filter(r => r.name.includes('/app/points.json'));
             const paint = performance.getEntriesByName('first-contentful-paint')[0];
             return {list: mark ? mark.startTime : null, fcp: paint ? paint.startTime : null,
                     tiles_first: tiles.length ? Math.min(...tiles.map(r => r.responseEnd)) : null,
                     tiles_last: tiles.length ? Math.max(...tiles.map(r => r.responseEnd)) : null,
                     tiles_n: tiles.length,
                     map_features: items.length ? Math.max(...items.map(r => r.responseEnd)) : null,
-                    features: window.unionMap ? window.unionMap.state.features.size : 0}; }""")
+                    features: window.unionMap && window.unionMap.points.data
+                        ? Object.values(window.unionMap.points.data.layers).reduce((n, l) => n + l.feats.length, 0)
+                        : 0}; }""")
         by_kind: dict[str, int] = {}
         requests = []
         for rid, url in urls.items():
