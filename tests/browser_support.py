@@ -413,3 +413,12 @@ def lighthouse(url: str, *, form_factor: str = "mobile",
     result["failed_audits"] = {c: [{k: v for k, v in e.items() if k != "category"} for e in failed.values()
                                    if e["category"] == c] for c in categories}
     return result
+
+
+def api_json(server: str, path: str, **params) -> dict:
+    """GET a JSON answer of the server under test (loopback) with query parameters."""
+    import json as _json
+    import urllib.request as _request
+    from urllib.parse import urlencode as _urlencode
+    with _request.urlopen(f"{server}{path}?{_urlencode(params)}", timeout=10) as resp:
+        return _json.loads(resp.read())

@@ -13,11 +13,11 @@ import json
 import time
 import urllib.request
 from contextlib import contextmanager
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser_support import (PHONE, axe_violations, browser_page, keep_offline, launch_browser,
+from tests.browser_support import (PHONE, api_json, axe_violations, browser_page, keep_offline, launch_browser,
                                    require_vendor_assets, screenshot)
 from tests.conftest import start_server, stop_server
 
@@ -43,9 +43,7 @@ def browser():
         yield b
 
 
-def api(server, path, **params):
-    with urllib.request.urlopen(f"{server}{path}?{urlencode(params)}", timeout=10) as resp:
-        return json.loads(resp.read())
+api = api_json
 
 
 def nearest_ids(server, lon, lat, **params) -> list[str]:

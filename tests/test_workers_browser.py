@@ -9,14 +9,14 @@ from __future__ import annotations
 import base64
 import json
 import math
-import urllib.request
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
 
 from geoserver.core.crs import gcj02_to_wgs84, wgs84_to_gcj02
-from tests.browser_support import DESKTOP, PHONE, browser_page, launch_browser, require_vendor_assets, screenshot
+from tests.browser_support import (DESKTOP, PHONE, api_json, browser_page, launch_browser, require_vendor_assets,
+                                   screenshot)
 from tests.conftest import start_server, stop_server
 
 pytestmark = pytest.mark.external
@@ -51,9 +51,7 @@ def browser():
         yield b
 
 
-def api(server, path, **params) -> dict:
-    with urllib.request.urlopen(f"{server}{path}?{urlencode(params)}", timeout=10) as resp:
-        return json.loads(resp.read())
+api = api_json
 
 
 class Tiles:
