@@ -31,7 +31,7 @@ from ..core.layers import PENDING
 from ..core.manage import DataManager, GeocoderNotConfigured, ImportRefused
 from ..core.store import AlreadyCurrent, StoreError, VersionNotFound, fault_point, parse_version
 from ..core.tabular import GIS_SUFFIXES, TABLE_SUFFIXES, ImportFileError, RawTable, cell_text
-from .http import check_json_depth, check_params, json_response
+from .http import check_params, json_body, json_response
 
 log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/api/admin")
@@ -301,8 +301,7 @@ def get_feature(layer, fid):
 
 
 def _feature_body() -> dict:
-    check_json_depth()
-    body = request.get_json(silent=True)
+    body = json_body(force=False)
     if not isinstance(body, dict):
         raise InvalidQuery("the body must be a JSON object: a GeoJSON Feature with a Point geometry and properties",
                            "body")
@@ -643,8 +642,7 @@ def layer_history(layer):
 @bp.post("/layers/<layer>/rollback")
 def layer_rollback(layer):
     check_params(set())
-    check_json_depth()
-    body = request.get_json(silent=True)
+    body = json_body(force=False)
     if not isinstance(body, dict) or "version" not in body:
         raise InvalidQuery('the body must be {"version": N}', "version")
     version = manager().rollback(layer, parse_version(str(body["version"])), who=_who())
@@ -723,8 +721,7 @@ def _run_geocode_job(app, m: DataManager, store, job_id, handle, layer, who, ret
 def geocode_layer(layer):
     """Geocode the layer's pending rows in the background: 202 with the job's URL."""
     check_params(set())
-    check_json_depth()
-    body = request.get_json(silent=True) if request.data else {}
+    body = json_body(force=False) if request.data else {}
     if not isinstance(body, dict) or set(body) - {"retry_failed", "dry_run"}:
         raise InvalidQuery('the body may be {"retry_failed": true|false, "dry_run": true|false}', "body")
     flags = {k: body.get(k, False) for k in ("retry_failed", "dry_run")}

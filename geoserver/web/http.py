@@ -142,7 +142,7 @@ def json_depth(data: bytes) -> int:
 def check_json_depth(max_depth: int = MAX_JSON_DEPTH) -> None:
     """Refuse (400, parameter ``body``) a request body nested deeper than ``max_depth`` before anything parses it.
 
-    Call it before every ``request.get_json``; ``json_body`` does."""
+    ``json_body`` calls it: routes read JSON through ``json_body``, never ``request.get_json`` directly."""
     depth = json_depth(request.get_data(cache=True))
     if depth > max_depth:
         raise InvalidQuery(f"the body is nested {depth} levels deep; at most {max_depth} levels of arrays and "
