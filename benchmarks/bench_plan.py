@@ -11,7 +11,8 @@ import json
 import resource
 import time
 
-from geoserver.core.planning import build_problem, parse_siting_request, solve
+from geoserver.core.planning import build_problem, solve
+from geoserver.planning.siting import parse_siting_request
 from geoserver.core.service import GeoService
 
 

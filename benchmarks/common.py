@@ -85,8 +85,9 @@ def _ms(text: str) -> float:
 
 
 def run_wrk(url: str, duration_s: int = 10, connections: int = 16, threads: int = 2,
-            script: Path | None = None) -> dict:
-    """Run wrk (bounded in time, loopback only) and return requests/s and latency percentiles in ms."""
+            script: Path | None = None, headers: dict | None = None) -> dict:
+    """Run wrk (bounded in time, loopback only) and return requests/s and latency percentiles in ms.
+    ``headers`` are sent with every request (e.g. ``{"Accept-Encoding": "gzip"}``, as browsers send)."""
     if not url.startswith(("http://127.0.0.1", "http://localhost")):
         raise ValueError("load is only ever sent to loopback")
     exe = shutil.which("wrk")
@@ -95,6 +96,8 @@ def run_wrk(url: str, duration_s: int = 10, connections: int = 16, threads: int 
     cmd = [exe, f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency"]
     if script:
         cmd += ["-s", str(script)]
+    for name, value in (headers or {}).items():
+        cmd += ["-H", f"{name}: {value}"]
     out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=duration_s + 60).stdout
     result = {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
     for pct in ("50", "75", "90", "99"):

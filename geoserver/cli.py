@@ -7,7 +7,6 @@ import sys
 
 import click
 
-from .core.errors import DataError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,18 +14,27 @@ from .core.errors import DataError
               help="Folder of layer data files (default: the bundled data/geo/; env GEOSERVER_DATA_DIR).")
 @click.option("--layers-dir", type=click.Path(file_okay=False), envvar="GEOSERVER_LAYERS_DIR",
               help="Folder of layer specs (default: the bundled layers/; env GEOSERVER_LAYERS_DIR).")
+@click.option("--database-url", envvar="GEOSERVER_DATABASE_URL", metavar="postgresql://…",
+              help="Keep layers, history, audit log, tokens, geocoding cache and jobs in this PostgreSQL/PostGIS "
+                   "database instead of the data directory's files (shared by server replicas; create it with "
+                   "'geoserver db init'; env GEOSERVER_DATABASE_URL).")
 @click.pass_context
-def main(ctx, data_dir, layers_dir):
+def main(ctx, data_dir, layers_dir, database_url):
     """Shanghai union service map server."""
-    ctx.obj = {"data_dir": data_dir, "layers_dir": layers_dir}
+    ctx.obj = {"data_dir": data_dir, "layers_dir": layers_dir, "database_url": database_url}
+    if database_url:   # worker and planning processes started from here use the same store
+        os.environ["GEOSERVER_DATABASE_URL"] = database_url
 
 
 def _load_service(ctx):
+    from .core.errors import GeoServerError
     from .core.service import GeoService
     try:
-        return GeoService(ctx.obj["data_dir"], ctx.obj["layers_dir"])
-    except DataError as exc:
+        svc = GeoService(ctx.obj["data_dir"], ctx.obj["layers_dir"], database_url=ctx.obj.get("database_url"))
+    except GeoServerError as exc:
         raise click.ClickException(exc.message) from None
+    ctx.find_root().call_on_close(svc.storage.release)   # database connections closed when the command ends
+    return svc
 
 
 @main.command()
@@ -76,7 +84,8 @@ def serve(ctx, host, port, workers, threads, reuse_port):
     os.environ["GEOSERVER_LAYERS_DIR"] = str(svc.layers_dir.resolve())
     from . import wsgi
     wsgi.preload(svc)  # loaded once here: forked workers share it (copy-on-write) and start at once
-    click.echo(f"serving {svc.data_dir} on http://{host}:{port} with {workers} workers", err=True)
+    svc.storage.release()   # no database connection crosses the fork: each worker opens its own
+    click.echo(f"serving {svc.storage.describe()} on http://{host}:{port} with {workers} workers", err=True)
     Granian("geoserver.wsgi:app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
             blocking_threads=threads, websockets=False, log_access=False, respawn_failed_workers=True).serve()
 
@@ -117,28 +126,14 @@ def dev(ctx, host, port):
     create_app(service=_load_service(ctx)).run(host=host, port=port, debug=False)
 
 
-def _catchment_options(fn):
-    """Options shared by `report coverage` and `plan`."""
-    options = [
-        click.option("--layer", default="stations", show_default=True, help="Facility layer."),
-        click.option("--radius-m", type=float, help="Straight-line catchment radius in metres."),
-        click.option("--minutes", type=float, help="Travel-time catchment (with --mode)."),
-        click.option("--mode", type=click.Choice(["walk", "ebike", "car"]), help="Travel mode for --minutes."),
-        click.option("--services", default="", help="Only facilities offering all these services (comma-separated)."),
-        click.option("--open-at", default="", help="Only facilities open at this ISO time (Shanghai time)."),
-        click.option("--demand", default="grid", show_default=True,
-                     help="Demand layer: grid (census model) or a file name in <data dir>/demand/."),
-        click.option("--cell-m", default=200.0, show_default=True, type=float, help="Demand grid cell size."),
-        click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-                     help="Folder for report.html, CSV and GeoJSON (replaced atomically)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+def _operation(name: str):
+    """A declared operation (geoserver/operations): its params become the command's options, help and defaults."""
+    from .operations import get
+    return get(name)
 
 
-def _args(**kw) -> dict:
-    return {k: v for k, v in kw.items() if v not in (None, "")}
+_OUT_OPTION = click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+                           help="Folder for report.html, CSV and GeoJSON (replaced atomically).")
 
 
 class _Steps:
@@ -175,25 +170,25 @@ def report():
 
 
 @report.command("coverage")
-@_catchment_options
+@_operation("coverage").click_options()
+@_OUT_OPTION
 @click.pass_context
-def report_coverage(ctx, layer, radius_m, minutes, mode, services, open_at, demand, cell_m, out_dir):
-    """Coverage of a layer by district, the gaps it leaves, as a self-contained report."""
-    from .core.catchment_query import parse_catchment, parse_filters
+def report_coverage(ctx, out_dir, **options):
+    """Coverage of a layer by district, the gaps it leaves, as a self-contained report.
+
+    Without --radius-m or --minutes the catchment is the layer spec's catchment_radius_m (as in /api/coverage)."""
     from .core.coverage import find_gaps
     from .render.report import write_coverage_report
 
-    args = _args(radius_m=radius_m, minutes=minutes, mode=mode, services=services, open_at=open_at)
+    coverage = _operation("coverage")
     with _Steps(5) as steps:
         svc = _load_service(ctx)
         steps.step("demand")
 
         def run():
-            catchment = parse_catchment(args, default_radius_m=svc.point_layer(layer).spec.catchment_radius_m)
-            svc_filters = parse_filters(args, svc.vocab)
-            d = svc.demand(demand, cell_m)
+            req = coverage.parse(coverage.from_cli(options), svc)
             steps.step("coverage")
-            result = svc.coverage(layer, catchment, d, *svc_filters)
+            result = coverage.result(svc, req)
             steps.step("gaps")
             gaps = find_gaps(result)
             steps.step("report")
@@ -202,54 +197,41 @@ def report_coverage(ctx, layer, radius_m, minutes, mode, services, open_at, dema
         result, paths = _run_domain(run)
         steps.step("done")
     totals = result.totals()
-    click.echo(f"{layer}: {totals['covered_pct']} % of {totals['demand']:,.0f} people covered "
+    click.echo(f"{result.layer}: {totals['covered_pct']} % of {totals['demand']:,.0f} people covered "
                f"({result.catchment.describe()})")
     for name, path in paths.items():
         click.echo(f"  wrote {path}")
 
 
 @main.command()
-@_catchment_options
-@click.option("--k", type=click.IntRange(1, 500), help="Number of new sites.")
-@click.option("--target-pct", type=float, help="Instead of --k: the fewest sites reaching this coverage %.")
-@click.option("--area", default="suburban", type=click.Choice(["suburban", "all"]), show_default=True)
-@click.option("--districts", default="", help="Limit candidates to these districts (names or codes, comma-separated).")
-@click.option("--candidates", default="grid", type=click.Choice(["grid", "layer", "both"]), show_default=True)
-@click.option("--candidate-layer", default=None, help="Point layer of possible hosts (with --candidates layer/both).")
-@click.option("--spacing-m", type=float, help="Candidate grid spacing (default: automatic, at least 500 m).")
-@click.option("--solver", default="fast", type=click.Choice(["fast", "exact"]), show_default=True)
-@click.option("--time-limit-s", default=60.0, show_default=True, type=float)
+@_operation("siting").click_options()
+@_OUT_OPTION
 @click.pass_context
-def plan(ctx, layer, radius_m, minutes, mode, services, open_at, demand, cell_m, out_dir, k, target_pct, area,
-         districts, candidates, candidate_layer, spacing_m, solver, time_limit_s):
-    """Propose new sites (maximal covering) and write a plan report."""
+def plan(ctx, out_dir, **options):
+    """Propose new sites (maximal covering) and write a plan report (--k 20 when neither --k nor --target-pct is
+    given; the catchment as in `report coverage`)."""
     from tqdm import tqdm
 
-    from .core.planning import build_problem, coverage_after, parse_siting_request, sites_frame, solve
+    from .core.planning import coverage_after, sites_frame
     from .render.report import write_plan_report
 
-    if k is None and target_pct is None:
-        k = 20
-    body = _args(layer=layer, k=k, target_pct=target_pct, radius_m=radius_m, minutes=minutes, mode=mode,
-                 services=services, open_at=open_at, demand=demand, cell_m=cell_m, candidates=candidates,
-                 candidate_layer=candidate_layer, spacing_m=spacing_m, solver=solver, time_limit_s=time_limit_s)
-    if districts:
-        body["districts"] = districts
-    else:
-        body["area"] = area
+    siting = _operation("siting")
+    body = siting.from_cli(options)
+    if "k" not in body and "target_pct" not in body:
+        body["k"] = 20
     svc = _load_service(ctx)
 
     def run():
-        req = parse_siting_request(body, svc)
+        req = siting.parse(body, svc)
         click.echo("building the instance (demand, coverage, candidates) ...", err=True)
-        problem = build_problem(svc, req)
+        problem = siting.problem(svc, req)
         click.echo(f"{problem.candidates.size:,} candidates, {problem.before.demand.size:,} demand points, "
                    f"{problem.pairs:,} candidate-demand pairs; solving ({req.solver}) ...", err=True)
         with tqdm(total=100, unit="%", file=sys.stderr, leave=False) as bar:
             def progress(fraction, message):
                 bar.set_description(str(message)[:40])
                 bar.update(max(0, round(100 * fraction) - bar.n))
-            result = solve(svc, problem, progress=progress)
+            result = siting.solve(svc, problem, progress=progress)
         after = coverage_after(result)
         paths = write_plan_report(out_dir, svc, problem.before, after, sites_frame(result), result.summary())
         return result, paths
@@ -261,6 +243,19 @@ def plan(ctx, layer, radius_m, minutes, mode, services, open_at, demand, cell_m,
                f"gap {s['gap'] if s['gap'] is not None else 'n/a'}, {s['solver_runtime_s']} s)")
     for name, path in paths.items():
         click.echo(f"  wrote {path}")
+
+
+@main.command()
+@_operation("nearest").click_options()
+@click.pass_context
+def nearest(ctx, **options):
+    """Print the nearest facilities to a point as GeoJSON (the answer of GET /api/nearest)."""
+    import orjson
+
+    op = _operation("nearest")
+    svc = _load_service(ctx)
+    answer = _run_domain(lambda: op(svc, op.from_cli(options)))
+    click.echo(orjson.dumps(answer.to_geojson(), option=orjson.OPT_INDENT_2).decode())
 
 
 def _datum(ctx, param, value):
@@ -325,22 +320,21 @@ def import_(ctx, layer, file, datum, merge, dry_run, skip_invalid, rejects, repo
     fields, shown to staff, never public, until geocoded or placed on the map."""
     from pathlib import Path
 
-    from .core.importer import ImportOptions, read_mapping_file
+    from .core.importer import read_mapping_file
     from .core.manage import DataManager, ImportRefused
-    from .core.store import default_actor
 
     svc = _load_service(ctx)
     manager = DataManager(svc)
     show = sys.stderr.isatty() if progress is None else progress
 
     def run():
-        opts = ImportOptions(datum=datum, encoding=encoding, sheet=sheet, source_layer=source_layer,
-                             mapping=read_mapping_file(Path(mapping) if mapping else None), source=source_text,
-                             mode="merge" if merge else "replace")
-        manager.editable(layer)
+        op = _operation("import")
+        columns = read_mapping_file(Path(mapping) if mapping else None)
+        req = op.parse({"layer": layer, "file": file, "crs": datum, "mode": "merge" if merge else "replace",
+                        "dry_run": dry_run, "skip_invalid": skip_invalid, "encoding": encoding, "sheet": sheet,
+                        "source_layer": source_layer, "source": source_text, "who": who}, manager)
         try:
-            return manager.import_file(layer, Path(file), opts, who=who or default_actor(), dry_run=dry_run,
-                                       skip_invalid=skip_invalid, progress=_progress_bar(show))
+            return op.run(manager, req, mapping=columns, progress=_progress_bar(show))
         except ImportRefused as exc:
             return exc
 
@@ -390,8 +384,9 @@ def _actor():
 def _geocode_and_report(manager, layer, who, retry_failed, dry_run, show):
     """Run the geocoder over LAYER's pending rows with a progress bar; print what it did."""
     progress = _progress_bar(show, "geocoding")
-    result = _run_domain(lambda: manager.geocode(layer, who=who, retry_failed=retry_failed, dry_run=dry_run,
-                                                 progress=progress))
+    op = _operation("geocode")
+    result = _run_domain(lambda: op.run(manager, op.parse({"layer": layer, "who": who, "retry_failed": retry_failed,
+                                                           "dry_run": dry_run}, manager), progress=progress))
     still = ", ".join(f"{n} {reason}" for reason, n in sorted(result.pending.items())) or "none"
     click.echo(f"{layer}: geocoded {result.tried} pending rows with {result.provider} ({result.cached} of them from "
                f"the cache alone): {len(result.located)} located, still pending: {still}")
@@ -472,7 +467,7 @@ def geocode(ctx, layer, retry_failed, dry_run, who, progress):
 
     svc = _load_service(ctx)
     manager = DataManager(svc)
-    _run_domain(lambda: manager.editable(layer))
+    _run_domain(lambda: _operation("geocode").parse({"layer": layer}, manager))
     show = sys.stderr.isatty() if progress is None else progress
     result = _geocode_and_report(manager, layer, who or _actor(), retry_failed, dry_run, show)
     if result.stopped:
@@ -487,7 +482,10 @@ def history(ctx, layer):
     from .core.manage import DataManager
 
     svc = _load_service(ctx)
-    versions, current = _run_domain(lambda: DataManager(svc).history(layer))
+    op = _operation("history")
+    manager = DataManager(svc)
+    answer = _run_domain(lambda: op(manager, {"layer": layer}))
+    versions, current = answer.versions, next((v for v in answer.versions if v.number == answer.current), None)
     if not versions:
         click.echo(f"{layer}: no recorded versions yet (the first import or edit records the current data as "
                    "version 1)")
@@ -514,11 +512,11 @@ def history(ctx, layer):
 def rollback(ctx, layer, version, who):
     """Make VERSION of LAYER current again (recorded as a new version; nothing is deleted)."""
     from .core.manage import DataManager
-    from .core.store import default_actor, parse_version
 
     svc = _load_service(ctx)
-    restored = _run_domain(lambda: DataManager(svc).rollback(layer, parse_version(version),
-                                                              who=who or default_actor()))
+    op = _operation("rollback")
+    manager = DataManager(svc)
+    restored = _run_domain(lambda: op(manager, {"layer": layer, "version": version, "who": who})).restored
     click.echo(f"{layer}: version {restored.summary['restored_version']} restored as version {restored.number} "
                f"({restored.features} features)")
 
@@ -537,17 +535,14 @@ def export_cmd(ctx, layer, out, datum, version_text):
     from pathlib import Path
 
     from .core.manage import DataManager
-    from .core.store import parse_version
 
     svc = _load_service(ctx)
     path = Path(out)
-    fmt = path.suffix.lower().lstrip(".")
-
-    def run():
-        number = parse_version(version_text) if version_text else None
-        return DataManager(svc).export(layer, fmt, datum, number)
-
-    data, count = _run_domain(run)
+    op = _operation("export")
+    manager = DataManager(svc)
+    answer = _run_domain(lambda: op(manager, {"layer": layer, "format": path.suffix.lstrip("."), "crs": datum,
+                                              "version": version_text}))
+    data, count = answer.data, answer.features
     path.write_bytes(data)
     click.echo(f"{layer}: {count} features written to {path} (includes private contact fields: keep it internal)")
 
@@ -566,7 +561,7 @@ def prune(ctx, layer, keep, who):
     svc = _load_service(ctx)
     manager = DataManager(svc)
     spec = _run_domain(lambda: manager.editable(layer)).spec
-    removed = _run_domain(lambda: manager.store.prune(layer, spec.data_file, keep, who=who or default_actor()))
+    removed = _run_domain(lambda: manager.store.prune(spec, keep, who=who or default_actor()))
     if removed:
         click.echo(f"{layer}: removed versions {', '.join(map(str, removed))}; "
                    f"{len(manager.store.versions(layer))} kept")
@@ -580,9 +575,11 @@ def token():
 
 
 def _token_store(ctx):
-    from .core.auth import TokenStore, tokens_path
     from .core.service import resolve_data_dir
-    return TokenStore(tokens_path(resolve_data_dir(ctx.obj["data_dir"])))
+    from .storage import open_storage
+    storage = open_storage(resolve_data_dir(ctx.obj["data_dir"]), ctx.obj.get("database_url"))
+    ctx.find_root().call_on_close(storage.release)
+    return storage.tokens()
 
 
 @token.command("add")
@@ -594,15 +591,15 @@ def token_add(ctx, name, layers):
     store = _token_store(ctx.parent)
     value = _run_domain(lambda: store.add(name, tuple(x.strip() for x in layers.split(",") if x.strip())))
     click.echo(value)
-    click.echo(f"token for {name!r} stored (hashed) in {store.path}; send it as 'Authorization: Bearer <token>'",
-               err=True)
+    where = store.path if hasattr(store, "path") else "the database"
+    click.echo(f"token for {name!r} stored (hashed) in {where}; send it as 'Authorization: Bearer <token>'", err=True)
 
 
 @token.command("list")
 @click.pass_context
 def token_list(ctx):
     """List operators with a token (never the tokens)."""
-    for entry in _token_store(ctx.parent).list():
+    for entry in _run_domain(lambda: _token_store(ctx.parent).list()):
         click.echo(f"{entry['name']:<24}{','.join(entry['layers']):<32}{entry['created']}")
 
 
@@ -611,9 +608,73 @@ def token_list(ctx):
 @click.pass_context
 def token_revoke(ctx, name):
     """Delete operator NAME's token."""
-    if not _token_store(ctx.parent).revoke(name):
+    if not _run_domain(lambda: _token_store(ctx.parent).revoke(name)):
         raise click.ClickException(f"no token for {name!r}")
     click.echo(f"token for {name!r} revoked")
+
+
+@main.group()
+def db():
+    """The PostgreSQL/PostGIS store (--database-url / GEOSERVER_DATABASE_URL)."""
+
+
+def _postgis(ctx):
+    from .storage import database_url
+    from .storage.postgis import PostgisStorage
+    url = database_url(ctx.obj.get("database_url"))
+    if not url:
+        raise click.ClickException("no database: give --database-url postgresql://user:password@host/dbname (or set "
+                                   "GEOSERVER_DATABASE_URL)")
+    return _run_domain(lambda: PostgisStorage(url))
+
+
+@db.command("init")
+@click.option("--from", "from_dir", type=click.Path(file_okay=False, exists=True),
+              help="Data directory to load the layers from when the database holds none (default: --data-dir, "
+                   "else the bundled data).")
+@click.option("--who", default=None, help="Name recorded in the history and audit log (default: cli:<user>).")
+@click.pass_context
+def db_init(ctx, from_dir, who):
+    """Create or upgrade the schema (versioned migrations); load the layers if the database has none yet.
+
+    Safe to run again: applied migrations are skipped, layers already in the database are never overwritten."""
+    from pathlib import Path
+
+    from .core.layers import load_specs
+    from .core.service import resolve_data_dir, resolve_layers_dir
+    from .core.store import default_actor
+    from .storage.postgis import initialise, redact
+
+    root = ctx.find_root()
+    storage = _postgis(root)
+    vocab, specs = _run_domain(lambda: load_specs(resolve_layers_dir(root.obj["layers_dir"])))
+    source = Path(from_dir) if from_dir else resolve_data_dir(root.obj["data_dir"])
+    done = _run_domain(lambda: initialise(
+        storage, specs, vocab, source, who or default_actor(),
+        progress=lambda lid, n: click.echo(f"  {lid:<18}{n:>7} features loaded as version 1")))
+    storage.release()
+    applied = ", ".join(done["migrations_applied"]) or "none needed"
+    click.echo(f"{redact(storage.url)}: schema version {done['schema_version']} (migrations applied: {applied})")
+    if done["layers_loaded"]:
+        click.echo(f"{len(done['layers_loaded'])} layers loaded from {source}")
+    else:
+        click.echo("the database already holds layers: none loaded (import files to change them)")
+
+
+@db.command("status")
+@click.pass_context
+def db_status(ctx):
+    """Schema version and the current version of every layer in the database."""
+    from .storage.postgis import redact
+    root = ctx.find_root()
+    storage = _postgis(root)
+    version = _run_domain(storage.schema_version)
+    click.echo(f"{redact(storage.url)}: schema version {version}")
+    if version:
+        for lid, sig in sorted(_run_domain(lambda: storage.signatures({k: None for k in storage.layer_ids()},
+                                                                      force=True)).items()):
+            click.echo(f"  {lid:<18}version {sig[0]:<6} data {sig[1]}")
+    storage.release()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ if [ "${1:-}" = "--with-test-tools" ]; then
   apt_install gdal-bin   # ogrinfo: the real OGC API - Features client the tests drive
   bash scripts/install_browser.sh   # Debian's Chromium (+ a Chinese font) for the browser tests
   bash scripts/install_test_js.sh   # gcoord (npm): an independent GCJ-02/BD-09 implementation the geocoding tests check against
+  bash scripts/install_postgres.sh   # Debian's PostgreSQL 15 + PostGIS 3: the storage tests start their own clusters
 fi
 bash scripts/install_assets.sh   # Leaflet and plugins from the npm registry into static/node_modules
 

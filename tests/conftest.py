@@ -21,10 +21,34 @@ from geoserver.web import create_app
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def service() -> GeoService:
-    """The bundled data, loaded once for the whole session (read-only use)."""
-    return GeoService()
+#: Every storage backend: the fixtures below give each test that uses them once per backend.
+BACKENDS = ("files", "postgis")
+
+
+def postgis_service(cluster, data_dir: Path, layers_dir: Path, name: str) -> GeoService:
+    """A GeoService over a fresh PostGIS database (on ``cluster``) loaded from ``data_dir`` as `geoserver db init`
+    does; ``data_dir`` stays its folder of planning inputs."""
+    from geoserver.core.layers import load_specs
+    from geoserver.storage.postgis import PostgisStorage, initialise
+    storage = PostgisStorage(cluster.create_database(name))
+    vocab, specs = load_specs(layers_dir)
+    initialise(storage, specs, vocab, data_dir, "geoserver")
+    return GeoService(data_dir, layers_dir, storage=storage)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def service(request) -> GeoService:
+    """The bundled data, loaded once for the whole session (read-only use), from each storage backend."""
+    if request.param == "files":
+        return GeoService()
+    from geoserver.core.service import DEFAULT_DATA_DIR
+    return postgis_service(request.getfixturevalue("pg_cluster"), DEFAULT_DATA_DIR, DEFAULT_LAYERS_DIR,
+                           f"bundled_{uuid_hex()}")
+
+
+def uuid_hex() -> str:
+    import uuid
+    return uuid.uuid4().hex[:10]
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +98,19 @@ def tiny_layers_dir(tmp_path) -> Path:
     return layers
 
 
+@pytest.fixture(params=BACKENDS)
+def tiny_service(request, tmp_path, tiny_layers_dir) -> GeoService:
+    """The tiny layers, in files or in a PostGIS database of their own."""
+    write_tiny_layers(tmp_path / "data")
+    if request.param == "files":
+        return GeoService(tmp_path / "data", tiny_layers_dir)
+    return postgis_service(request.getfixturevalue("pg_cluster"), tmp_path / "data", tiny_layers_dir,
+                           f"tiny_{uuid_hex()}")
+
+
 @pytest.fixture()
-def tiny_service(tmp_path, tiny_layers_dir) -> GeoService:
+def tiny_file_service(tmp_path, tiny_layers_dir) -> GeoService:
+    """The tiny layers in GeoPackage files (tests of the file backend itself: they look at the files)."""
     write_tiny_layers(tmp_path / "data")
     return GeoService(tmp_path / "data", tiny_layers_dir)
 
@@ -129,3 +164,164 @@ def live_server():
     url, proc = start_server()
     yield url
     stop_server(proc)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Real PostgreSQL + PostGIS (tests/pg_support.py): private servers started by the tests, never a system cluster.
+# Missing PostgreSQL is an error, not a skip: scripts/setup.sh --with-test-tools installs it.
+
+import re as _re
+import uuid as _uuid
+
+from tests.pg_support import PgCluster
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One running PostgreSQL 15 + PostGIS 3 server for this test process (each pytest-xdist worker has its own),
+    destroyed at the end of the session. Tests must not stop or kill it: use ``private_pg_cluster`` for that."""
+    cluster = PgCluster.create()
+    yield cluster
+    cluster.destroy()
+
+
+def _pg_test_db_name(request) -> str:
+    """A unique database name that says which test it belongs to (at most 63 bytes, PostgreSQL's limit)."""
+    stem = _re.sub(r"[^a-z0-9]+", "_", request.node.name.lower()).strip("_")[:40]
+    return f"t_{stem}_{_uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture()
+def pg_url(pg_cluster, request) -> str:
+    """The URL (``postgresql://postgres@127.0.0.1:PORT/NAME``) of a fresh database with the postgis extension, on the
+    shared ``pg_cluster``; dropped (open sessions disconnected) after the test."""
+    name = _pg_test_db_name(request)
+    url = pg_cluster.create_database(name)
+    yield url
+    if pg_cluster.is_running():
+        pg_cluster.drop_database(name)
+
+
+@pytest.fixture()
+def private_pg_cluster():
+    """A running server of the test's own (about 1 s to create), for tests that stop, kill or reconfigure it;
+    destroyed after the test whatever state it is in. ``private_pg_cluster.create_database(name)`` gives a database
+    with postgis."""
+    cluster = PgCluster.create()
+    yield cluster
+    cluster.destroy()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# A private, writable copy of the bundled data in each storage backend (the import, history and rollback tests).
+
+class StoredData:
+    """The bundled data copied for one test, stored in the files of ``data_dir`` or in a PostGIS database of its own
+    loaded from that copy (then ``data_dir`` keeps the planning inputs only: its layer files are removed, so nothing
+    can read them by mistake). Everything below goes through the chosen store."""
+
+    def __init__(self, kind: str, data_dir: Path, url: str | None = None):
+        from geoserver.core.layers import load_specs
+        from geoserver.core.service import resolve_layers_dir
+        self.kind, self.data_dir, self.url = kind, data_dir, url
+        self.vocab, self.specs = load_specs(resolve_layers_dir(None))
+        self._storages: list = []
+
+    def new_storage(self):
+        """A store object of its own (as another process would open)."""
+        from geoserver.storage.files import FileStorage
+        from geoserver.storage.postgis import PostgisStorage
+        storage = PostgisStorage(self.url) if self.url else FileStorage(self.data_dir)
+        self._storages.append(storage)
+        return storage
+
+    def storage(self):
+        """The store object the helpers below read through (one per copy: one connection pool)."""
+        return self._storages[0] if self._storages else self.new_storage()
+
+    def service(self) -> GeoService:
+        """A service freshly loaded from the store."""
+        return GeoService(data_dir=self.data_dir, storage=self.new_storage())
+
+    def manager(self):
+        from geoserver.core.manage import DataManager
+        return DataManager(self.service())
+
+    def options(self) -> list[str]:
+        """The global CLI options that select this store."""
+        url = ["--database-url", self.url] if self.url else []
+        return [*url, "--data-dir", str(self.data_dir)]
+
+    def cli(self, *args):
+        """``geoserver [store options] ARGS`` through click's runner (the CLI's own $GEOSERVER_DATABASE_URL export is
+        undone afterwards: it must not leak into later tests of this process)."""
+        from click.testing import CliRunner
+
+        from geoserver.cli import main
+        return CliRunner().invoke(main, [*self.options(), *map(str, args)], env={"GEOSERVER_DATABASE_URL": None})
+
+    def layer(self, layer_id: str = "stations"):
+        """The layer as loaded from the store now."""
+        return self.storage().load_layer(self.specs[layer_id], self.vocab)
+
+    def features(self, layer_id: str = "stations") -> dict[str, tuple[str, dict, float, float]]:
+        """name -> (id, public properties, lon, lat) of the layer as reloaded from the store."""
+        layer = self.layer(layer_id)
+        return {p["name"]: (str(fid), p, float(x), float(y))
+                for fid, p, x, y in zip(layer.ids, layer.properties, layer.index.lon, layer.index.lat)}
+
+    def records(self, layer_id: str = "stations") -> dict[str, dict]:
+        """id -> every stored field (private ones too) of the current data."""
+        records, _ = self.storage().read_records(self.specs[layer_id])
+        return {r["id"]: r for r in records}
+
+    def versions(self, layer_id: str = "stations") -> list[int]:
+        return [v.number for v in self.history(layer_id)]
+
+    def history(self, layer_id: str = "stations") -> list:
+        return self.storage().versions(layer_id)
+
+    def data_version(self, layer_id: str = "stations") -> str | None:
+        """The layer's data version: a hash of its content (for files, of the GeoPackage's bytes)."""
+        return self.storage().data_version(self.specs[layer_id])
+
+    def audit(self, limit: int = 100) -> list[dict]:
+        return self.storage().audit_records(limit)
+
+    def close(self) -> None:
+        for storage in self._storages:
+            storage.release()
+
+
+@pytest.fixture(params=BACKENDS)
+def stored_data(request, tmp_path):
+    """A factory of private copies of the bundled data in the test's backend (files or PostGIS, parametrised):
+    ``stored_data()`` or ``stored_data("other")`` for a second, independent copy. PostGIS databases are loaded from
+    the copy as `geoserver db init --from` does, and dropped after the test."""
+    from geoserver.core.service import DEFAULT_DATA_DIR
+    made: list[StoredData] = []
+    databases: list[tuple] = []     # (cluster, name)
+
+    def make(name: str = "geo") -> StoredData:
+        data_dir = tmp_path / name
+        shutil.copytree(DEFAULT_DATA_DIR, data_dir)
+        if request.param == "files":
+            made.append(StoredData("files", data_dir))
+            return made[-1]
+        from geoserver.storage.postgis import initialise
+        cluster = request.getfixturevalue("pg_cluster")
+        databases.append((cluster, f"{_pg_test_db_name(request)}_{name[:8]}"))
+        stored = StoredData("postgis", data_dir, cluster.create_database(databases[-1][1]))
+        made.append(stored)
+        storage = stored.storage()
+        initialise(storage, stored.specs, stored.vocab, data_dir, "geoserver")
+        for spec in stored.specs.values():     # the layers live in the database now
+            (data_dir / spec.data_file).unlink()
+        return stored
+
+    yield make
+    for stored in made:
+        stored.close()
+    for cluster, name in databases:
+        if cluster.is_running():
+            cluster.drop_database(name)

@@ -16,10 +16,10 @@ def nearest(client, **params):
     return client.get(f"/api/nearest?{query}")
 
 
-def test_healthz(client):
+def test_healthz(client, service):
     r = client.get("/healthz")
     assert r.status_code == 200
-    assert r.json == {"status": "ok", "layers": {"stations": 3400, "driver_homes": 60, "gig_markets": 12,
+    assert r.json == {"status": "ok", "storage": service.storage.kind, "layers": {"stations": 3400, "driver_homes": 60, "gig_markets": 12,
                                                  "canteens": 600, "fitness_stations": 110, "rest_rooms": 1000,
                                                  "districts": 16}}
 

@@ -46,7 +46,7 @@ def test_gaps_geojson(client):
 
 
 @pytest.mark.parametrize("query,parameter", [
-    ("", "radius_m"), ("radius_m=abc", "radius_m"), ("radius_m=-1", "radius_m"), ("radius_m=1e9", "radius_m"),
+    ("radius_m=abc", "radius_m"), ("radius_m=-1", "radius_m"), ("radius_m=1e9", "radius_m"),
     ("minutes=10", "mode"), ("minutes=10&mode=plane", "mode"), ("radius_m=100&mode=walk", "mode"),
     ("radius_m=100&layer=districts", "layer"), ("radius_m=100&layer=x", "layer"), ("radius_m=100&demand=x", "demand"),
     ("radius_m=100&cell_m=5", "cell_m"), ("radius_m=100&services=teleport", "services"),
@@ -71,27 +71,27 @@ def test_demand_file_from_data_dir(tiny_service, tmp_path):
     assert [f["properties"]["uncovered"] for f in gaps["features"]] == [10.0]
 
 
-def test_network_catchment_uses_road_distance(tiny_service):
+def test_network_catchment_uses_road_distance(tiny_file_service):
     """An L-shaped road: a demand point 1,414 m from station A in a straight line is 2,000 m away by road."""
     from tests.test_network import osm_xml, to_lonlat
     from geoserver.core import crs
 
     # Local metres around (121.47, 31.20): put station-like source and the demand on the road ends.
     nodes = {1: (0.0, 0.0), 2: (1000.0, 0.0), 3: (1000.0, 1000.0)}
-    folder = tiny_service.data_dir / "networks"
+    folder = tiny_file_service.data_dir / "networks"
     folder.mkdir()
     (folder / "lroad.osm").write_text(osm_xml(nodes, [(1, [1, 2, 3], {"highway": "residential"})]), encoding="utf-8")
     a_lon, a_lat = to_lonlat(0.0, 0.0)
     d_lon, d_lat = to_lonlat(1000.0, 1000.0)
-    demand = tiny_service.data_dir / "demand"
+    demand = tiny_file_service.data_dir / "demand"
     demand.mkdir()
     (demand / "one.csv").write_text(f"lon,lat,weight\n{d_lon},{d_lat},5\n", encoding="utf-8")
     import geopandas as gpd
-    st = gpd.read_file(tiny_service.data_dir / "stations.gpkg")
+    st = gpd.read_file(tiny_file_service.data_dir / "stations.gpkg")
     st.loc[0, "geometry"] = gpd.points_from_xy([a_lon], [a_lat])[0]
-    st.to_file(tiny_service.data_dir / "stations.gpkg", layer="stations", driver="GPKG")
+    st.to_file(tiny_file_service.data_dir / "stations.gpkg", layer="stations", driver="GPKG")
     from geoserver.core.service import GeoService
-    svc = GeoService(tiny_service.data_dir, tiny_service.layers_dir)
+    svc = GeoService(tiny_file_service.data_dir, tiny_file_service.layers_dir)
     client = create_app(service=svc).test_client()
     assert float(crs.geodesic_distance_m(a_lon, a_lat, d_lon, d_lat)) == pytest.approx(1414.2, abs=1.0)
     straight = client.get("/api/coverage?radius_m=1500&demand=one").json

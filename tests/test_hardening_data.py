@@ -88,16 +88,15 @@ FORMULAS = ['=HYPERLINK("http://x","y")', "+1+1", "@SUM(1)", "-2+3"]
 FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")   # what Excel takes for the start of a formula (OWASP)
 
 
-def test_05_exports_neutralise_formulas_and_still_import_back_unchanged(bundled, tmp_path):
-    data = bundled
-    base = ("--data-dir", data)
+def test_05_exports_neutralise_formulas_and_still_import_back_unchanged(stored_data, tmp_path):
+    store = stored_data()       # the bundled data in files, or in a PostGIS database
     rows = [[name, "黄浦区", "=1+2" if i == 0 else f"人民大道{i}号", "-工会-" if i == 1 else "工会", "补水", "24/7",
              f"121.47{i}", "31.225"] for i, name in enumerate(FORMULAS)]
     form = tmp_path / "formulas.csv"
     form.write_bytes(csv_bytes(rows))
 
     # imported as written, each such text cell with a warning naming its row and column in Chinese and English
-    result = cli(*base, "import", "stations", form, "--crs", "wgs84")
+    result = store.cli("import", "stations", form, "--crs", "wgs84")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert "第2行，名称：以“=”开头，Excel 可能把它当作公式执行：已按原文保存（导出时前面会加单引号 '）（提示）" in lines
@@ -108,7 +107,7 @@ def test_05_exports_neutralise_formulas_and_still_import_back_unchanged(bundled,
         assert f"第{row_number}行，{column}：以“{char}”开头，Excel 可能把它当作公式执行：已按原文保存（导出时前面会加单引号 '）（提示）" \
             in lines, (row_number, column)
     assert "stations: version 2: 4 added" in result.output
-    layer = GeoService(data_dir=data).layer("stations")
+    layer = store.service().layer("stations")
     stored = {p["name"]: p for p in layer.properties}
     assert set(FORMULAS) <= set(stored)
     assert stored[FORMULAS[0]]["address"] == "=1+2" and stored["+1+1"]["host_org"] == "-工会-"
@@ -139,17 +138,18 @@ def test_05_exports_neutralise_formulas_and_still_import_back_unchanged(bundled,
     # the CLI export, both formats; each imports back unchanged
     for name, check in (("list.csv", check_csv), ("list.xlsx", check_xlsx)):
         out = tmp_path / name
-        assert cli(*base, "export", "stations", out).exit_code == 0
+        assert store.cli("export", "stations", out).exit_code == 0
         check(out.read_bytes())
-        back = cli(*base, "import", "stations", out, "--crs", "wgs84")
+        back = store.cli("import", "stations", out, "--crs", "wgs84")
         assert back.exit_code == 0, back.output
         assert back.output.splitlines()[-1] == \
             "stations: no changes (3404 features already as in the file); no new version"
         assert "Excel 可能把它当作公式" not in back.output   # the quote says the text is safe: no warning again
 
     # the admin API's export, both formats
-    token = TokenStore(tokens_path(data)).add("alice")
-    client = create_app(service=GeoService(data_dir=data)).test_client()
+    service = store.service()
+    token = service.storage.tokens().add("alice")
+    client = create_app(service=service).test_client()
     auth = {"Authorization": f"Bearer {token}"}
     check_csv(client.get("/api/admin/layers/stations/export?format=csv", headers=auth).data)
     check_xlsx(client.get("/api/admin/layers/stations/export?format=xlsx", headers=auth).data)
@@ -159,7 +159,7 @@ def test_05_exports_neutralise_formulas_and_still_import_back_unchanged(bundled,
     bad.write_bytes(csv_bytes([["=HYPERLINK(\"http://evil\",\"点我\")", "黄浦区", "@地址", "工会", "补水", "24/7", "abc",
                                 "31.225"]]))
     report = tmp_path / "report.csv"
-    refused = cli(*base, "import", "stations", bad, "--crs", "wgs84", "--report", report)
+    refused = store.cli("import", "stations", bad, "--crs", "wgs84", "--report", report)
     assert refused.exit_code == 1
     rejected = read_csv(tmp_path / "bad.rejected.csv")
     assert rejected[1][:4] == ["2", "'=HYPERLINK(\"http://evil\",\"点我\")", "黄浦区", "'@地址"]
@@ -417,22 +417,30 @@ def test_09_ids_after_a_rollback_are_generated_in_one_pass(tiny_service, monkeyp
 
 
 # --- 10. the id high-water mark is on disk before the data it covers ----------------------------------------------
-def run_cli(data: Path, *args, fault: str | None = None) -> subprocess.CompletedProcess:
+def run_cli(data, *args, fault: str | None = None) -> subprocess.CompletedProcess:
+    """``geoserver`` in a process of its own on a data directory (a Path) or a ``stored_data()`` copy."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GEOSERVER_")}
     if fault:
         env[FAULT_ENV] = fault
-    return subprocess.run([sys.executable, "-m", "geoserver.cli", "--data-dir", str(data), *map(str, args)],
+    options = data.options() if hasattr(data, "options") else ["--data-dir", str(data)]
+    return subprocess.run([sys.executable, "-m", "geoserver.cli", *options, *map(str, args)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_10_killed_after_the_swap_never_gives_an_id_out_twice(bundled, tmp_path):
+def kill_test_forms(tmp_path: Path) -> tuple[Path, Path]:
+    """Two forms without ids: 甲站 and 乙站 (the import that is killed), then 丙站."""
     header = "名称,行政区,具体门牌号,所属单位,提供设施及服务,开放时间,经度,纬度"
     first = tmp_path / "first.csv"
     first.write_text(f"{header}\n甲站,黄浦区,人民大道1号,区总工会,补水,24/7,121.4737,31.2304\n"
                      f"乙站,徐汇区,漕溪北路1号,区总工会,补水,24/7,121.4365,31.1951\n", encoding="utf-8")
     second = tmp_path / "second.csv"
     second.write_text(f"{header}\n丙站,浦东新区,陆家嘴环路1号,区总工会,补水,24/7,121.5055,31.2397\n", encoding="utf-8")
+    return first, second
 
+
+def test_10_killed_after_the_swap_never_gives_an_id_out_twice(bundled, tmp_path):
+    """The file backend: issued_ids.json is written before the swap, and each version records the mark too."""
+    first, second = kill_test_forms(tmp_path)
     killed = run_cli(bundled, "import", "stations", first, "--crs", "wgs84", fault="kill:activated")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     store = LayerStore(bundled)
@@ -464,12 +472,51 @@ def test_10_killed_after_the_swap_never_gives_an_id_out_twice(bundled, tmp_path)
     assert ids["丙站"] == "ST03404"
 
 
+def test_10_an_import_killed_as_it_commits_never_lets_an_id_name_two_facilities(stored_data, tmp_path):
+    """Killed (kill -9) where its data becomes current, then rollbacks and imports: a new id never repeats one that
+    any stored version held. What the kill leaves differs by design: the file backend's commit point, the swap,
+    came just before it (the killed import is version 2, current); PostGIS stores the version, the table and the id
+    mark in one transaction, which the kill aborts (version 1 stays current, its ids were never given out)."""
+    store = stored_data()
+    spec = store.specs["stations"]
+    first, second = kill_test_forms(tmp_path)
+
+    def ids() -> dict[str, str]:
+        return {r["name"]: fid for fid, r in store.records().items()}
+
+    def ever_stored() -> set[str]:
+        storage = store.storage()
+        return {r["id"] for n in store.versions() for r in storage.read_records(spec, n)[0]}
+
+    killed = run_cli(store, "import", "stations", first, "--crs", "wgs84", fault="kill:activated")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    if store.kind == "files":
+        assert (ids()["甲站"], ids()["乙站"]) == ("ST03401", "ST03402") and store.versions() == [1, 2]
+        assert store.storage().issued(spec) == 3402
+        assert store.cli("rollback", "stations", "1").exit_code == 0       # its rows go away again
+    else:
+        assert "甲站" not in ids() and "乙站" not in ids() and store.versions() == [1]
+        assert store.storage().issued(spec) == 0
+    expected = {"files": 3403, "postgis": 3401}[store.kind]
+    for _ in range(2):        # an import of rows without ids, rolled back: the next one takes the next number
+        before = ever_stored()
+        result = store.cli("import", "stations", second, "--crs", "wgs84")
+        assert result.exit_code == 0, result.output
+        now = ids()
+        assert now["丙站"] == f"ST0{expected}" and now["丙站"] not in before
+        assert "甲站" not in now and "乙站" not in now
+        assert store.storage().issued(spec) == expected
+        result = store.cli("rollback", "stations", "1")
+        assert result.exit_code == 0, result.output
+        expected += 1
+
+
 # --- 11. a full disk while storing the upload is a 503 ---------------------------------------------------------
-def test_11_disk_full_while_storing_the_upload_is_503(tiny_service, monkeypatch):
-    token = TokenStore(tokens_path(tiny_service.data_dir)).add("alice")
-    client = create_app(service=tiny_service).test_client()
+def test_11_disk_full_while_storing_the_upload_is_503(tiny_file_service, monkeypatch):
+    token = TokenStore(tokens_path(tiny_file_service.data_dir)).add("alice")
+    client = create_app(service=tiny_file_service).test_client()
     auth = {"Authorization": f"Bearer {token}"}
-    before = sha(tiny_service.data_dir / "stations.gpkg")
+    before = sha(tiny_file_service.data_dir / "stations.gpkg")
     form = csv_bytes([["外滩驿站", "黄浦区", "中山东一路1号", "工会", "补水", "24/7", "121.48", "31.24"]])
     monkeypatch.setenv(FAULT_ENV, "enospc:upload-write")
     answers = [
@@ -483,8 +530,8 @@ def test_11_disk_full_while_storing_the_upload_is_503(tiny_service, monkeypatch)
         assert r.json == {"code": "StoreError", "description": (
             "the server's disk is full: the uploaded file could not be stored (No space left on device); nothing was "
             "imported; try again later or tell the operator（服务器磁盘已满，上传的文件无法保存，未导入任何数据）")}
-    assert sha(tiny_service.data_dir / "stations.gpkg") == before
-    assert list((tiny_service.data_dir / ".geoserver" / "uploads").iterdir()) == []   # nothing left behind
+    assert sha(tiny_file_service.data_dir / "stations.gpkg") == before
+    assert list((tiny_file_service.data_dir / ".geoserver" / "uploads").iterdir()) == []   # nothing left behind
     monkeypatch.delenv(FAULT_ENV)
     ok = client.post("/api/admin/layers/stations/import?crs=wgs84&filename=list.csv", headers=auth, data=form,
                      content_type="text/csv")
@@ -493,7 +540,7 @@ def test_11_disk_full_while_storing_the_upload_is_503(tiny_service, monkeypatch)
 
 # --- 12. token scopes apply to the audit log, history, export and jobs ---------------------------------------------
 def test_12_a_scoped_token_sees_only_its_layers_in_the_audit_log_history_export_and_jobs(tiny_service):
-    store = TokenStore(tokens_path(tiny_service.data_dir))
+    store = tiny_service.storage.tokens()
     alice = {"Authorization": f"Bearer {store.add('alice')}"}                     # every layer
     bob = {"Authorization": f"Bearer {store.add('bob', ('canteens',))}"}          # canteens only
     carol = {"Authorization": f"Bearer {store.add('carol', ('stations',))}"}      # stations only
@@ -501,8 +548,8 @@ def test_12_a_scoped_token_sees_only_its_layers_in_the_audit_log_history_export_
     client = app.test_client()
     r = client.delete("/api/admin/layers/stations/features/A", headers=alice)
     assert r.status_code == 200
-    LayerStore(tiny_service.data_dir).audit({"who": "dave", "action": "import-merge", "layer": "canteens",
-                                             "file": "食堂.csv", "version": 2})
+    tiny_service.storage.audit({"who": "dave", "action": "import-merge", "layer": "canteens", "file": "食堂.csv",
+                                "version": 2})
 
     def audit(headers, query=""):
         return client.get(f"/api/admin/audit{query}", headers=headers)

@@ -389,9 +389,8 @@ def test_odd_edges_found_along_the_way(service, tiny_service):
     page = create_app({"TILES_URL": "https://{s}.tile.example.org/{z}/{x}/{y}.png"}, service=service).test_client()
     r = page.get("/planning?k=0&radius_m=1000&cell_m=500")
     assert r.status_code == 200 and "tile.example.org" in r.get_data(as_text=True)
-    from geoserver.core.auth import TokenStore, tokens_path
     admin = create_app(service=tiny_service).test_client()
-    auth = {"Authorization": f"Bearer {TokenStore(tokens_path(tiny_service.data_dir)).add('staff')}",
+    auth = {"Authorization": f"Bearer {tiny_service.storage.tokens().add('staff')}",
             "Content-Type": "application/json"}
     body = ('{"type": "Feature", "geometry": {"type": "Point", "coordinates": [NaN, 31.2]}, "properties": '
             '{"name": "x", "district": "黄浦区", "address": "y", "services": ["water"]}}')

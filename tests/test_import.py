@@ -1,7 +1,8 @@
 """Importing facility lists: the sample forms in tests/data/import/, every check with its exact bilingual message,
 row and column, and the CLI modes (dry run, all or nothing, --skip-invalid, merge, replace, reports).
 
-Checks run on a module-wide copy of the bundled data; anything that writes gets its own copy in tmp_path.
+Checks run on a module-wide copy of the bundled data; anything that writes gets its own copy (``stored_data``), once
+in GeoPackage files and once in a PostGIS database loaded from them: the same assertions hold for both backends.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import openpyxl
-import pyogrio
 import pytest
 from click.testing import CliRunner
 
@@ -25,7 +25,6 @@ from geoserver.core import crs
 from geoserver.core.importer import ImportOptions, read_mapping_file
 from geoserver.core.manage import DataManager, ImportRefused
 from geoserver.core.service import DEFAULT_DATA_DIR, GeoService
-from geoserver.core.store import LayerStore
 from geoserver.core.tabular import ImportFileError
 
 FORMS = Path(__file__).resolve().parent / "data" / "import"
@@ -104,17 +103,6 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def features(data_dir: Path) -> dict[str, tuple[str, dict, float, float]]:
-    """name -> (id, properties, lon, lat) of the stations layer as reloaded from disk."""
-    layer = GeoService(data_dir=data_dir).layer("stations")
-    return {p["name"]: (str(fid), p, float(x), float(y))
-            for fid, p, x, y in zip(layer.ids, layer.properties, layer.index.lon, layer.index.lat)}
-
-
-def versions(data_dir: Path) -> list[int]:
-    return [v.number for v in LayerStore(data_dir).versions("stations")]
-
-
 # --- the sample forms ---------------------------------------------------------------------------------------
 def test_sample_forms_are_what_make_forms_writes(tmp_path):
     spec = importlib.util.spec_from_file_location("make_forms", FORMS / "make_forms.py")
@@ -127,12 +115,13 @@ def test_sample_forms_are_what_make_forms_writes(tmp_path):
         assert p.read_bytes() == (FORMS / p.name).read_bytes(), f"{p.name} differs: run make_forms.py again"
 
 
-def test_gbk_csv_is_detected_and_imported_with_wgs84_positions(data_dir):
+def test_gbk_csv_is_detected_and_imported_with_wgs84_positions(stored_data):
     raw = (FORMS / "stations_gbk.csv").read_bytes()
     with pytest.raises(UnicodeDecodeError):
         raw.decode("utf-8")
     assert raw.decode("gbk").startswith("黄浦区工会驿站申报汇总表,")
-    manager = DataManager(GeoService(data_dir=data_dir))
+    store = stored_data()
+    manager = store.manager()
     outcome = manager.import_file("stations", FORMS / "stations_gbk.csv", ImportOptions(datum="wgs84"), who="test")
     report = outcome.report
     assert report.problems == []
@@ -145,7 +134,7 @@ def test_gbk_csv_is_detected_and_imported_with_wgs84_positions(data_dir):
     assert report.ignored_columns == []        # 序号, 覆盖企业（单位）数, 计划投入资金 are form-only columns
     assert (outcome.change.version, len(outcome.change.added), outcome.change.features) == (2, 7, 3407)
 
-    found = features(data_dir)
+    found = store.features()
     assert len(found) == 3407
     for name, (sub, lon, lat, services) in GBK_EXPECTED.items():
         fid, props, x, y = found[name]
@@ -157,8 +146,8 @@ def test_gbk_csv_is_detected_and_imported_with_wgs84_positions(data_dir):
     fid, props, _, _ = found["新天地快递小哥驿站"]
     assert (props["address"], props["host_org"], props["area_m2"], props["opening_hours"]) == \
         ("马当路245号", "淮海中路街道工会联合会", 60.0, "Mo-Fr 09:00-21:00; Sa,Su 10:00-18:00")
-    stored = pyogrio.read_dataframe(data_dir / "stations.gpkg", where="id = 'ST03401'")  # private fields too
-    assert (stored["contact_name"][0], stored["contact_phone"][0]) == ("王敏", "10021000001")
+    stored = store.records()["ST03401"]                       # private fields too
+    assert (stored["contact_name"], stored["contact_phone"]) == ("王敏", "10021000001")
 
 
 def test_xlsx_with_merged_header_maps_every_column_and_fills_merged_district(checker):
@@ -213,37 +202,34 @@ def test_xlsx_problems_are_reported_at_the_excel_row(checker, tmp_path):
     assert report.rejected_rows == [5, 8, 9, 10] and report.record_rows == [4, 6, 7]
 
 
-def test_gcj02_geojson_is_stored_in_wgs84_and_wrongly_declared_lands_500_m_off(tmp_path):
-    right, wrong = tmp_path / "right", tmp_path / "wrong"
-    for d in (right, wrong):
-        shutil.copytree(DEFAULT_DATA_DIR, d)
+def test_gcj02_geojson_is_stored_in_wgs84_and_wrongly_declared_lands_500_m_off(stored_data):
+    right, wrong = stored_data("right"), stored_data("wrong")
     form = FORMS / "stations_gcj02.geojson"
-    result = cli("--data-dir", right, "import", "stations", form, "--crs", "gcj02")
+    result = right.cli("import", "stations", form, "--crs", "gcj02")
     assert result.exit_code == 0, result.output
     assert "stations: version 2: 5 added, 0 updated, 0 removed, 3400 unchanged; 3405 features (已导入)" in result.output
-    found = features(right)
+    found = right.features()
     for name, (lon, lat) in GCJ_WGS84.items():
         _, props, x, y = found[name]
         assert float(crs.geodesic_distance_m(x, y, lon, lat)) < 0.5, name
     assert found["彭浦新村户外职工驿站"][1]["district"] == "静安区"
 
-    result = cli("--data-dir", wrong, "import", "stations", form, "--crs", "wgs84")
+    result = wrong.cli("import", "stations", form, "--crs", "wgs84")
     assert result.exit_code == 0, result.output
-    found = features(wrong)
+    found = wrong.features()
     for name, (lon, lat) in GCJ_WGS84.items():
         _, _, x, y = found[name]
         assert 300 < float(crs.geodesic_distance_m(x, y, lon, lat)) < 700, name
 
 
-def test_bd09_single_coordinate_column(tmp_path, checker):
-    right = tmp_path / "right"
-    shutil.copytree(DEFAULT_DATA_DIR, right)
+def test_bd09_single_coordinate_column(stored_data, checker):
+    right = stored_data("right")
     form = FORMS / "stations_bd09.csv"
-    result = cli("--data-dir", right, "import", "stations", form, "--crs", "bd09")
+    result = right.cli("import", "stations", form, "--crs", "bd09")
     assert result.exit_code == 0, result.output
     assert "columns: 名称 -> name, 行政区 -> district, 街镇 -> subdistrict, 具体门牌号 -> address, 所属单位 -> " \
            "host_org, 提供设施及服务 -> services, 开放时间 -> opening_hours, 坐标 -> coordinates" in result.output
-    found = features(right)
+    found = right.features()
     for name, (lon, lat) in BD_WGS84.items():
         assert float(crs.geodesic_distance_m(found[name][2], found[name][3], lon, lat)) < 0.5, name
     # declared as WGS84, Baidu's coordinates are off by GCJ-02's ~500 m plus BD-09's own shift: about 1.1 km
@@ -492,7 +478,7 @@ def test_columns_not_stored_are_listed(checker, tmp_path):
     assert report.notes == ["columns not stored (no matching field): 备注, 微信群"]
 
 
-def test_mapping_file_for_unusual_headers(checker, tmp_path, data_dir):
+def test_mapping_file_for_unusual_headers(checker, tmp_path, stored_data):
     header = ["站点全称", "行政区", "驿站坐落", "所属单位", "提供设施及服务", "开放时间", "东经", "北纬", "内部备注"]
     form = write_csv(tmp_path / "odd.csv", [["人民广场驿站", "黄浦区", "人民大道1号", "南京东路街道总工会", "补水",
                                              "24/7", "121.4737", "31.2304", "钥匙在门卫"]], header)
@@ -507,13 +493,14 @@ def test_mapping_file_for_unusual_headers(checker, tmp_path, data_dir):
     assert mapped.problems == [] and mapped.ignored_columns == ["内部备注"]
     assert mapped.mapping == {"站点全称": "name", "行政区": "district", "驿站坐落": "address", "所属单位": "host_org",
                               "提供设施及服务": "services", "开放时间": "opening_hours", "东经": "lon", "北纬": "lat"}
-    result = cli("--data-dir", data_dir, "import", "stations", form, "--crs", "wgs84", "--mapping", mapping)
+    store = stored_data()
+    result = store.cli("import", "stations", form, "--crs", "wgs84", "--mapping", mapping)
     assert result.exit_code == 0, result.output
     assert "columns: 站点全称 -> name, 行政区 -> district, 驿站坐落 -> address" in result.output
     assert "stations: version 2: 1 added" in result.output
     bad = tmp_path / "bad.toml"
     bad.write_text('[columns]\n"站点全称" = "title"\n', encoding="utf-8")
-    result = cli("--data-dir", data_dir, "import", "stations", form, "--crs", "wgs84", "--mapping", bad)
+    result = store.cli("import", "stations", form, "--crs", "wgs84", "--mapping", bad)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "Error: mapping file names fields the layer 'stations' does not have: title; fields: " in result.output
 
@@ -527,16 +514,17 @@ def test_mapping_file_for_unusual_headers(checker, tmp_path, data_dir):
                        "具体门牌号, 经度, 纬度 (or name, district, address, lon, lat) (file)"),
     ("form.doc", b"x", "Error: unsupported file type '.doc': use .csv, .xlsx, .geojson, .gpkg or .shp (file)"),
 ])
-def test_unreadable_file_gives_one_clear_error(data_dir, tmp_path, name, content, message):
-    before = sha(data_dir / "stations.gpkg")
+def test_unreadable_file_gives_one_clear_error(stored_data, tmp_path, name, content, message):
+    store = stored_data()
+    before = store.data_version()
     path = tmp_path / name
     path.write_bytes(content)
-    result = cli("--data-dir", data_dir, "import", "stations", path, "--crs", "wgs84")
+    result = store.cli("import", "stations", path, "--crs", "wgs84")
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     assert result.output.strip().splitlines()[-1] == message
-    assert sha(data_dir / "stations.gpkg") == before
+    assert store.data_version() == before
 
 
 def test_unreadable_file_through_the_manager(checker, tmp_path):
@@ -547,8 +535,8 @@ def test_unreadable_file_through_the_manager(checker, tmp_path):
     assert err.value.parameter == "encoding"
 
 
-def test_unknown_crs_is_a_usage_error(data_dir):
-    result = cli("--data-dir", data_dir, "import", "stations", FORMS / "stations_gbk.csv", "--crs", "gauss-kruger")
+def test_unknown_crs_is_a_usage_error(stored_data):
+    result = stored_data().cli("import", "stations", FORMS / "stations_gbk.csv", "--crs", "gauss-kruger")
     assert result.exit_code == 2 and "unknown coordinate system 'gauss-kruger'" in result.output
 
 
@@ -563,35 +551,51 @@ BAD_FORM_LINES = [
 ]
 
 
-def test_dry_run_changes_nothing(data_dir, tmp_path):
-    before = sha(data_dir / "stations.gpkg")
-    result = cli("--data-dir", data_dir, "import", "stations", FORMS / "stations_gbk.csv", "--crs", "wgs84",
-                 "--dry-run")
+def test_dry_run_changes_nothing(stored_data, tmp_path):
+    store = stored_data()
+    before, history = store.data_version(), store.versions()
+    result = store.cli("import", "stations", FORMS / "stations_gbk.csv", "--crs", "wgs84", "--dry-run")
     assert result.exit_code == 0, result.output
     assert "dry run: 7 of 7 rows valid; nothing changed (仅检查，未修改数据)" in result.output
     bad = write_csv(tmp_path / "bad.csv", BAD_FORM_ROWS)
-    result = cli("--data-dir", data_dir, "import", "stations", bad, "--crs", "wgs84", "--dry-run")
+    result = store.cli("import", "stations", bad, "--crs", "wgs84", "--dry-run")
     assert result.exit_code == 1
     assert "bad.csv: 3 rows, 1 valid, 2 rejected, 2 errors, 0 warnings" in result.output
     assert "dry run: 1 of 3 rows valid; nothing changed (仅检查，未修改数据)" in result.output
     for line in BAD_FORM_LINES:
         assert line in result.output.splitlines()
-    assert sha(data_dir / "stations.gpkg") == before
-    assert not (data_dir / ".geoserver").exists()
+    assert store.data_version() == before
+    assert store.versions() == history and store.audit() == []       # no version, nothing in the audit log
     assert not (tmp_path / "bad.rejected.csv").exists()
 
 
-def test_default_refuses_the_whole_file(data_dir, tmp_path):
-    before = sha(data_dir / "stations.gpkg")
+def test_dry_runs_and_reports_leave_the_data_files_as_they_were(data_dir, tmp_path):
+    """The file backend: a dry run (with or without a report) writes no byte in the data directory, not even the
+    .geoserver/ folder of history and audit log."""
+    before = {p.name: sha(p) for p in data_dir.iterdir()}
     bad = write_csv(tmp_path / "bad.csv", BAD_FORM_ROWS)
-    manager = DataManager(GeoService(data_dir=data_dir))
+    for form, report in ((FORMS / "stations_gbk.csv", None), (bad, tmp_path / "out.json"),
+                         (FORMS / "stations_merged_header.xlsx", tmp_path / "out.csv")):
+        report_option = ("--report", report) if report else ()
+        result = cli("--data-dir", data_dir, "import", "stations", form, "--crs", "wgs84", "--dry-run", *report_option)
+        assert result.exit_code == (1 if form == bad else 0), result.output
+        assert "nothing changed (仅检查，未修改数据)" in result.output
+    assert {p.name: sha(p) for p in data_dir.iterdir()} == before
+    assert not (data_dir / ".geoserver").exists()
+
+
+def test_default_refuses_the_whole_file(stored_data, tmp_path):
+    store = stored_data()
+    before, history = store.data_version(), store.versions()
+    bad = write_csv(tmp_path / "bad.csv", BAD_FORM_ROWS)
+    manager = store.manager()
     with pytest.raises(ImportRefused) as err:
         manager.import_file("stations", bad, ImportOptions(), who="test")
     assert err.value.message == ("2 problems in 2 of 3 rows; nothing was imported (fix them, or import the valid rows "
                                  "with skip-invalid)")
     assert err.value.report.rejected_rows == [3, 4]
 
-    result = cli("--data-dir", data_dir, "import", "stations", bad, "--crs", "wgs84")
+    result = store.cli("import", "stations", bad, "--crs", "wgs84")
     assert result.exit_code == 1
     lines = result.output.splitlines()
     for line in BAD_FORM_LINES:
@@ -599,17 +603,17 @@ def test_default_refuses_the_whole_file(data_dir, tmp_path):
     assert "Error: nothing imported: 2 problems in 2 of 3 rows (未导入任何数据). Fix them, or use --skip-invalid to " \
            "import the valid rows." in result.output
     assert (tmp_path / "bad.rejected.csv").exists()
-    assert sha(data_dir / "stations.gpkg") == before
-    assert versions(data_dir) == []
-    assert GeoService(data_dir=data_dir).layer("stations").count == 3400
+    assert store.data_version() == before
+    assert store.versions() == history       # no new version (files: none yet; PostGIS: db init's version 1)
+    assert store.service().layer("stations").count == 3400
 
 
-def test_skip_invalid_imports_the_valid_rows_and_writes_the_rejects(data_dir, tmp_path):
+def test_skip_invalid_imports_the_valid_rows_and_writes_the_rejects(stored_data, tmp_path):
+    store = stored_data()
     bad = write_csv(tmp_path / "bad.csv", BAD_FORM_ROWS)
     rejects = tmp_path / "out" / "rejects.csv"
     rejects.parent.mkdir()
-    result = cli("--data-dir", data_dir, "import", "stations", bad, "--crs", "wgs84", "--skip-invalid",
-                 "--rejects", rejects)
+    result = store.cli("import", "stations", bad, "--crs", "wgs84", "--skip-invalid", "--rejects", rejects)
     assert result.exit_code == 0, result.output
     assert f"2 rejected rows written to {rejects} (with a problems column) (未通过的行已写入该文件)" in result.output
     assert "stations: version 2: 1 added, 0 updated, 0 removed, 3400 unchanged; 3401 features (已导入)" in result.output
@@ -621,23 +625,24 @@ def test_skip_invalid_imports_the_valid_rows_and_writes_the_rejects(data_dir, tm
                                  "did you mean 'Drinking water' (补水, water)?"],
         ["4", *BAD_FORM_ROWS[2], "纬度: 不是数字：“abc” / not a number: 'abc'"],
     ]
-    found = features(data_dir)
+    found = store.features()
     assert len(found) == 3401 and "甲站" in found and "乙站" not in found and "丙站" not in found
-    assert versions(data_dir) == [1, 2]
+    assert store.versions() == [1, 2]
 
 
-def test_merge_updates_by_id_and_keeps_the_rest(data_dir, tmp_path):
-    old = features(data_dir)
+def test_merge_updates_by_id_and_keeps_the_rest(stored_data, tmp_path):
+    store = stored_data()
+    old = store.features()
     name2 = "黄浦区便利店户外职工爱心接力站（示例0002）"
     assert old[name2][0] == "ST00002"
     rows = [["ST00002", *row(name="南京东路便利店爱心接力站", sub="", hours="Mo-Su 07:00-23:00", lon="121.469327",
                             lat="31.228072")],
             ["", *row(name="新建驿站", lon="121.4921", lat="31.2272")]]
     form = write_csv(tmp_path / "merge.csv", rows, ["编号", *HEADER])
-    result = cli("--data-dir", data_dir, "import", "stations", form, "--crs", "wgs84", "--merge")
+    result = store.cli("import", "stations", form, "--crs", "wgs84", "--merge")
     assert result.exit_code == 0, result.output
     assert "stations: version 2: 1 added, 1 updated, 0 removed, 3399 unchanged; 3401 features (已导入)" in result.output
-    new = features(data_dir)
+    new = store.features()
     assert len(new) == 3401 and name2 not in new
     fid, props, x, y = new["南京东路便利店爱心接力站"]
     assert (fid, props["opening_hours"], x, y) == ("ST00002", "Mo-Su 07:00-23:00", 121.469327, 31.228072)
@@ -651,45 +656,47 @@ def old_name(found: dict, fid: str) -> str:
     return next(name for name, (i, *_) in found.items() if i == fid)
 
 
-def test_replace_makes_the_file_the_whole_layer(data_dir):
-    result = cli("--data-dir", data_dir, "import", "stations", FORMS / "stations_gbk.csv", "--crs", "wgs84",
-                 "--replace")
+def test_replace_makes_the_file_the_whole_layer(stored_data):
+    store = stored_data()
+    result = store.cli("import", "stations", FORMS / "stations_gbk.csv", "--crs", "wgs84", "--replace")
     assert result.exit_code == 0, result.output
     assert "stations: version 2: 7 added, 0 updated, 3400 removed, 0 unchanged; 7 features (已导入)" in result.output
-    found = features(data_dir)
+    found = store.features()
     assert sorted(found) == sorted(GBK_EXPECTED)
     # new ids continue after the old layer's highest: no id comes to name a different facility
     assert sorted(fid for fid, _, _, _ in found.values()) == [f"ST0340{i}" for i in range(1, 8)]
     assert {props["source"] for _, props, _, _ in found.values()} == {"import:stations_gbk.csv"}
-    assert versions(data_dir) == [1, 2]
+    assert store.versions() == [1, 2]
 
 
-def test_reimporting_the_same_form_changes_nothing(data_dir, tmp_path):
+def test_reimporting_the_same_form_changes_nothing(stored_data, tmp_path):
+    store = stored_data()
     form = FORMS / "stations_gbk.csv"
-    result = cli("--data-dir", data_dir, "import", "stations", form, "--crs", "wgs84")
+    result = store.cli("import", "stations", form, "--crs", "wgs84")
     assert result.exit_code == 0, result.output
-    before = sha(data_dir / "stations.gpkg")
-    ids = {name: found[0] for name, found in features(data_dir).items() if name in GBK_EXPECTED}
-    result = cli("--data-dir", data_dir, "import", "stations", form, "--crs", "wgs84")
+    before = store.data_version()
+    ids = {name: found[0] for name, found in store.features().items() if name in GBK_EXPECTED}
+    result = store.cli("import", "stations", form, "--crs", "wgs84")
     assert result.exit_code == 0, result.output
     assert "stations: no changes (3407 features already as in the file); no new version" in result.output
-    assert sha(data_dir / "stations.gpkg") == before and versions(data_dir) == [1, 2]
+    assert store.data_version() == before and store.versions() == [1, 2]
     # moved by 4.8 m (under 10 m), same name, no id: the same facility, updated
     moved = write_csv(tmp_path / "moved.csv", [row(name="豫园商城工会驿站", sub="豫园街道", lon="121.49215",
                                                    lat="31.2272")])
-    result = cli("--data-dir", data_dir, "import", "stations", moved, "--crs", "wgs84")
+    result = store.cli("import", "stations", moved, "--crs", "wgs84")
     assert result.exit_code == 0, result.output
     assert "stations: version 3: 0 added, 1 updated, 0 removed, 3406 unchanged; 3407 features (已导入)" in result.output
-    after = features(data_dir)
+    after = store.features()
     assert after["豫园商城工会驿站"][0] == ids["豫园商城工会驿站"] == "ST03402"
     assert after["豫园商城工会驿站"][2:] == (121.49215, 31.2272)
 
 
-def test_report_files(data_dir, tmp_path):
+def test_report_files(stored_data, tmp_path):
+    store = stored_data()
+    before, history = store.data_version(), store.versions()
     bad = write_csv(tmp_path / "bad.csv", BAD_FORM_ROWS)
     out_json, out_csv = tmp_path / "out.json", tmp_path / "out.csv"
-    result = cli("--data-dir", data_dir, "import", "stations", bad, "--crs", "wgs84", "--dry-run", "--report",
-                 out_json)
+    result = store.cli("import", "stations", bad, "--crs", "wgs84", "--dry-run", "--report", out_json)
     assert result.exit_code == 1 and f"report written to {out_json}" in result.output
     doc = json.loads(out_json.read_text(encoding="utf-8"))
     assert {k: doc[k] for k in ("layer", "file", "rows", "valid_rows", "rejected_rows", "errors", "warnings",
@@ -704,8 +711,8 @@ def test_report_files(data_dir, tmp_path):
         {"row": 4, "column": "纬度", "code": "coord_not_number", "severity": "error", "value": "abc",
          "message_zh": "不是数字：“abc”", "message_en": "not a number: 'abc'"},
     ]
-    result = cli("--data-dir", data_dir, "import", "stations", FORMS / "stations_merged_header.xlsx", "--crs", "wgs84",
-                 "--dry-run", "--report", out_csv)
+    result = store.cli("import", "stations", FORMS / "stations_merged_header.xlsx", "--crs", "wgs84", "--dry-run",
+                       "--report", out_csv)
     assert result.exit_code == 0, result.output
     raw = out_csv.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
@@ -717,19 +724,20 @@ def test_report_files(data_dir, tmp_path):
          "开放时间“周一至周五 9:00-17:00”已按“Mo-Fr 09:00-17:00”导入",
          "opening hours '周一至周五 9:00-17:00' imported as 'Mo-Fr 09:00-17:00'"],
     ]
-    assert not (data_dir / ".geoserver").exists()
+    assert (store.data_version(), store.versions(), store.audit()) == (before, history, [])   # dry runs: nothing stored
 
 
-def test_import_is_a_recorded_version_with_its_file(data_dir):
-    result = cli("--data-dir", data_dir, "import", "stations", FORMS / "stations_merged_header.xlsx", "--crs", "wgs84",
-                 "--who", "黄浦区总工会")
+def test_import_is_a_recorded_version_with_its_file(stored_data):
+    store = stored_data()
+    result = store.cli("import", "stations", FORMS / "stations_merged_header.xlsx", "--crs", "wgs84",
+                       "--who", "黄浦区总工会")
     assert result.exit_code == 0, result.output
-    (first, second) = LayerStore(data_dir).versions("stations")
+    (first, second) = store.history()
     assert (first.action, first.features) == ("initial", 3400)
     assert (second.who, second.action, second.features) == ("黄浦区总工会", "import-merge", 3407)
     assert {k: second.summary[k] for k in ("file", "rows", "rejected_rows", "crs", "added")} == {
         "file": "stations_merged_header.xlsx", "rows": 7, "rejected_rows": 0, "crs": "wgs84", "added": 7}
-    assert np.isclose(sum(p["area_m2"] for n, (_, p, _, _) in features(data_dir).items() if "示例" not in n), 288.5)
+    assert np.isclose(sum(p["area_m2"] for n, (_, p, _, _) in store.features().items() if "示例" not in n), 288.5)
 
 
 # --- fixes after review ------------------------------------------------------------------------------------------
@@ -742,15 +750,16 @@ def test_data_row_with_a_header_like_cell_is_not_taken_for_a_second_header(check
     assert report.ignored_columns == ["备注"]
 
 
-def test_replace_with_no_valid_rows_is_refused(data_dir):
-    before = (Path(data_dir) / "stations.gpkg").read_bytes()
-    path = Path(data_dir).parent / "bad.csv"
+def test_replace_with_no_valid_rows_is_refused(stored_data, tmp_path):
+    store = stored_data()
+    before, history = store.data_version(), store.versions()
+    path = tmp_path / "bad.csv"
     path.write_text("名称,行政区,具体门牌号,所属单位,提供设施及服务,开放时间,经度,纬度\n"
                     "甲站,黄浦区,人民大道1号,黄浦区总工会,补水,24/7,abc,31.2304\n", encoding="utf-8")
-    result = cli("--data-dir", data_dir, "import", "stations", path, "--crs", "wgs84", "--replace", "--skip-invalid")
+    result = store.cli("import", "stations", path, "--crs", "wgs84", "--replace", "--skip-invalid")
     assert result.exit_code == 1
     assert "no valid rows in bad.csv: replacing the layer with it would remove all 3400 features" in result.output
-    assert (Path(data_dir) / "stations.gpkg").read_bytes() == before
+    assert (store.data_version(), store.versions()) == (before, history)
 
 
 def test_decimal_minutes_coordinates():
@@ -786,7 +795,7 @@ def test_geopackage_in_a_projected_crs_is_read_and_reprojected(checker, tmp_path
     assert got["曹杨新村驿站"][1] == pytest.approx(31.2400, abs=1e-7)
 
 
-def test_shapefile_gbk_with_truncated_field_names_and_zipped(data_dir, tmp_path):
+def test_shapefile_gbk_with_truncated_field_names_and_zipped(stored_data, tmp_path):
     import zipfile
     folder = tmp_path / "shp"
     folder.mkdir()
@@ -794,17 +803,18 @@ def test_shapefile_gbk_with_truncated_field_names_and_zipped(data_dir, tmp_path)
     gis_frame(["name", "district", "address", "host_org", "services", "opening_ho", "contact_ph"]).to_file(
         folder / "stations.shp", driver="ESRI Shapefile", encoding="GBK")
     assert (folder / "stations.cpg").read_text().upper().startswith(("GBK", "CP936", "936"))
-    result = cli("--data-dir", data_dir, "import", "stations", folder / "stations.shp", "--crs", "wgs84")
+    store = stored_data()
+    result = store.cli("import", "stations", folder / "stations.shp", "--crs", "wgs84")
     assert result.exit_code == 0, result.output
     assert "opening_ho -> opening_hours" in result.output and "contact_ph -> contact_phone" in result.output
     assert "stations: version 2: 3 added, 0 updated, 0 removed, 3400 unchanged; 3403 features" in result.output
-    assert features(data_dir)["中山公园驿站"][1]["district"] == "长宁区"
+    assert store.features()["中山公园驿站"][1]["district"] == "长宁区"
 
     archive = tmp_path / "stations.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for part in folder.iterdir():
             z.write(part, part.name)
-    again = cli("--data-dir", data_dir, "import", "stations", archive, "--crs", "wgs84", "--dry-run")
+    again = store.cli("import", "stations", archive, "--crs", "wgs84", "--dry-run")
     assert again.exit_code == 0, again.output
     assert "dry run: 3 of 3 rows valid" in again.output
 
@@ -824,19 +834,21 @@ def test_workbook_guards(checker, tmp_path, monkeypatch):
 
 # --- export: the editable form, round trip ---------------------------------------------------------------------
 @pytest.mark.parametrize("name, datum", [("list.xlsx", "wgs84"), ("list.csv", "gcj02"), ("list.csv", "bd09")])
-def test_export_imports_back_unchanged(data_dir, tmp_path, name, datum):
+def test_export_imports_back_unchanged(stored_data, tmp_path, name, datum):
+    store = stored_data()
     out = tmp_path / name
-    result = cli("--data-dir", data_dir, "export", "stations", out, "--crs", datum)
+    result = store.cli("export", "stations", out, "--crs", datum)
     assert result.output == (f"stations: 3400 features written to {out} (includes private contact fields: "
                              "keep it internal)\n")
-    back = cli("--data-dir", data_dir, "import", "stations", out, "--crs", datum)
+    back = store.cli("import", "stations", out, "--crs", datum)
     assert back.exit_code == 0, back.output
     assert back.output.splitlines()[-1] == "stations: no changes (3400 features already as in the file); no new version"
 
 
-def test_export_form_content_and_old_versions(data_dir, tmp_path):
+def test_export_form_content_and_old_versions(stored_data, tmp_path):
+    store = stored_data()
     out = tmp_path / "list.csv"
-    assert cli("--data-dir", data_dir, "export", "stations", out).exit_code == 0
+    assert store.cli("export", "stations", out).exit_code == 0
     lines = out.read_bytes().decode("utf-8-sig").splitlines()
     assert lines[0] == ("编号,名称,行政区,街镇,具体门牌号,提供设施及服务,开放时间,所属单位,面积（平方米）,智能站点,数据来源,"
                         "点位联系人,手机号码,定位状态,定位来源,待定位原因,定位说明,经度,纬度")
@@ -844,12 +856,11 @@ def test_export_form_content_and_old_versions(data_dir, tmp_path):
                         "充电、纳凉、医药箱、热饭、阅读、休憩、补水、无线网络,24/7,黄浦区总工会（示例）,93,否,sample,示例联系人,"
                         "10068693301,已定位,,,,121.471607,31.193477")
     form = FORMS / "stations_gbk.csv"
-    assert cli("--data-dir", data_dir, "import", "stations", form, "--crs", "wgs84", "--replace").exit_code == 0
+    assert store.cli("import", "stations", form, "--crs", "wgs84", "--replace").exit_code == 0
     old = tmp_path / "v1.xlsx"
-    assert cli("--data-dir", data_dir, "export", "stations", old, "--version", "1").output.startswith(
-        "stations: 3400 features")
-    assert cli("--data-dir", data_dir, "export", "stations", tmp_path / "now.csv").output.startswith("stations: 7 ")
-    bad = cli("--data-dir", data_dir, "export", "stations", tmp_path / "x.pdf")
+    assert store.cli("export", "stations", old, "--version", "1").output.startswith("stations: 3400 features")
+    assert store.cli("export", "stations", tmp_path / "now.csv").output.startswith("stations: 7 ")
+    bad = store.cli("export", "stations", tmp_path / "x.pdf")
     assert bad.exit_code == 1 and "export format 'pdf' is not supported; use one of csv, xlsx" in bad.output
 
 

@@ -207,7 +207,7 @@ def test_placing_a_row_publishes_it_and_an_address_change_takes_it_back(data_dir
 
 def test_a_facility_without_a_position_can_be_created_and_deleted(tiny_service):
     client = create_app(service=tiny_service).test_client()
-    auth = {"Authorization": f"Bearer {TokenStore(tokens_path(tiny_service.data_dir)).add('staff')}"}
+    auth = {"Authorization": f"Bearer {tiny_service.storage.tokens().add('staff')}"}
     body = {"type": "Feature", "geometry": None, "properties": {
         "name": "新驿站", "district": "黄浦区", "address": "测试路1号", "services": ["water"]}}
     r = client.post("/api/admin/layers/stations/features", json=body, headers=auth)

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from geoserver.cli import main
 from geoserver.core.errors import InvalidQuery
-from geoserver.core.planning import (auto_spacing_m, build_problem, coverage_after, parse_siting_request, sites_frame,
-                                     solve)
+from geoserver.core.planning import auto_spacing_m, build_problem, coverage_after, sites_frame, solve
+from geoserver.planning.siting import parse_siting_request
 from geoserver.web import create_app
 
 

@@ -223,7 +223,7 @@ def test_coverage_report_gaps_geojson_is_rfc7946(coverage_report, gaps):
         props = feature["properties"]
         assert props["rank"] == rank and props["cells"] == gap.cells
         assert props["uncovered"] == round(gap.uncovered, 1) and props["area_km2"] == round(gap.area_km2, 4)
-        assert props["districts"] == list(gap.districts) and len(props["district_names"]) == len(gap.districts)
+        assert props["district_codes"] == list(gap.districts) and len(props["districts"]) == len(gap.districts)
     coords = re.findall(r"-?\d+\.\d+", json.dumps([f["geometry"] for f in fc["features"][:20]]))
     assert max(len(c.split(".")[1]) for c in coords) <= 6
     geom = shape(fc["features"][0]["geometry"])

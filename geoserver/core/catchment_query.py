@@ -1,4 +1,5 @@
-"""Parsing of coverage/siting parameters (catchment, demand, filters) from plain strings or JSON values."""
+"""Parsing of a catchment (radius, or minutes with a mode) from plain strings or JSON values; the other coverage and
+siting parameters are declared in geoserver/planning/."""
 
 from __future__ import annotations
 
@@ -7,10 +8,6 @@ from typing import Mapping
 from . import query as q
 from .coverage import Catchment
 from .errors import InvalidQuery
-
-COVERAGE_PARAMS = {"layer", "radius_m", "minutes", "mode", "speed_kmh", "detour", "detour_short", "services",
-                   "open_at", "demand", "cell_m", "weight_column", "network"}
-
 
 def _optional_number(args: Mapping, name: str) -> float | None:
     value = args.get(name)
@@ -43,14 +40,3 @@ def parse_catchment(args: Mapping, default_radius_m: float | None = None, networ
         extra["detour_short"] = max(extra["detour_long"], Catchment.detour_short)
     return Catchment(radius_m=radius, minutes=minutes, mode=mode or None, speed_kmh=_optional_number(args, "speed_kmh"),
                      network=network, network_name=network_name, **extra)
-
-
-def parse_filters(args: Mapping, vocab) -> tuple[tuple[str, ...], object]:
-    """(services, open_at): facility filters for coverage; open_at is an ISO time or absent."""
-    services = args.get("services")
-    if isinstance(services, list):
-        services = ",".join(str(s) for s in services)
-    services = q.service_list(q.text({"services": services}, "services"), vocab)
-    raw = args.get("open_at")
-    open_at = q.moment(q.text({"open_at": raw}, "open_at"), "open_at") if raw not in (None, "") else None
-    return services, open_at

@@ -14,6 +14,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import orjson
+import pandas as pd
 import pyogrio
 import shapely
 
@@ -49,7 +50,7 @@ def file_version(path: Path) -> str:
 
 def _clean(value, ftype: str):
     """One cell as a JSON-ready Python value of the field's type (None for missing)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     if ftype in ("string", "opening_hours"):
         text = str(value).strip()
@@ -141,6 +142,18 @@ class Layer:
         return {"type": "Feature", "id": self.ids[pos], "geometry": self.geometry_json(pos, datum),
                 "properties": props}
 
+    def feature_json(self, pos: int, datum: str, extra: dict | None = None) -> bytes:
+        """One public GeoJSON Feature as JSON bytes, the same bytes as ``orjson.dumps(self.feature(pos, datum,
+        extra))``: the feature's fragment (serialised once per datum) with ``extra`` added at the end of its
+        properties, so only ``extra`` is serialised per call."""
+        fragment = (self._fragments.get(datum) or self.fragments(datum))[pos]
+        if not extra:
+            return fragment
+        props = self.properties[pos]
+        if not props or not extra.keys().isdisjoint(props):   # a property replaced in place: serialise it all
+            return orjson.dumps(self.feature(pos, datum, extra))
+        return b"%s,%s}" % (fragment[:-2], orjson.dumps(extra)[1:])   # properties and the feature end in "}}"
+
     def fragments(self, datum: str) -> list[bytes]:
         """Every feature serialised once per datum (built on first use, then reused by every request)."""
         cached = self._fragments.get(datum)
@@ -174,26 +187,34 @@ def load_layer(spec: LayerSpec, vocab: ServiceVocabulary, data_dir: Path) -> Lay
         gdf = gpd.read_file(path, engine="pyogrio")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise DataError(f"layer {spec.id}: cannot read {path.name}: {exc}") from exc
+    modified = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).replace(microsecond=0)
+    return build_layer(spec, vocab, gdf, file_version(path), modified, path.name)
+
+
+def build_layer(spec: LayerSpec, vocab: ServiceVocabulary, gdf: gpd.GeoDataFrame, version: str, modified: datetime,
+                source: str) -> Layer:
+    """A layer from its table (any storage backend): checks it, splits off pending rows, builds the index and the
+    per-feature values. ``source`` names where the table came from in error messages."""
     if gdf.crs is None:
-        raise DataError(f"layer {spec.id}: {path.name} has no coordinate reference system")
+        raise DataError(f"layer {spec.id}: {source} has no coordinate reference system")
     if not gdf.crs.equals(crs.WGS84):
         gdf = gdf.to_crs(crs.WGS84)
     missing = [f.name for f in spec.fields if f.required and f.name not in gdf.columns]
     if missing:
-        raise DataError(f"layer {spec.id}: {path.name} lacks required fields {missing}")
+        raise DataError(f"layer {spec.id}: {source} lacks required fields {missing}")
     all_ids = gdf["id"].astype(str).to_numpy()
     if len(set(all_ids)) != len(all_ids):
-        raise DataError(f"layer {spec.id}: {path.name} has duplicate ids")
+        raise DataError(f"layer {spec.id}: {source} has duplicate ids")
     unplaced = pending_mask(gdf)
     pending = None
     if spec.is_point:  # rows without a confirmed position are kept for staff, apart from everything public
         pending = gdf[unplaced].reset_index(drop=True)
         gdf = gdf[~unplaced].reset_index(drop=True)
     elif unplaced.any():
-        raise DataError(f"layer {spec.id}: {path.name} has features without geometry")
+        raise DataError(f"layer {spec.id}: {source} has features without geometry")
     geoms = gdf.geometry.values
     if spec.is_point and len(geoms) and not bool(np.all(shapely.get_type_id(np.asarray(geoms, dtype=object)) == 0)):
-        raise DataError(f"layer {spec.id}: {path.name} has geometries that are not points, but the layer is a point "
+        raise DataError(f"layer {spec.id}: {source} has geometries that are not points, but the layer is a point "
                         "layer")
     ids = gdf["id"].astype(str).to_numpy()
 
@@ -201,11 +222,10 @@ def load_layer(spec: LayerSpec, vocab: ServiceVocabulary, data_dir: Path) -> Lay
     mask = np.zeros(len(gdf), dtype=np.uint64)
     columns = {f.name: (gdf[f.name].tolist() if f.name in gdf.columns else [None] * len(gdf)) for f in spec.fields}
     properties = []
+    public = [f for f in spec.public_fields if f.name != "id"]
     for i in range(len(gdf)):
         props = {"id": str(ids[i])}
-        for f in spec.public_fields:
-            if f.name == "id":
-                continue
+        for f in public:
             value = columns[f.name][i]
             if f.type == "services":
                 services = split_services(value)
@@ -220,8 +240,7 @@ def load_layer(spec: LayerSpec, vocab: ServiceVocabulary, data_dir: Path) -> Lay
         properties.append(props)
     has_hours = spec.field("opening_hours") is not None and "opening_hours" in gdf.columns
     return Layer(
-        spec=spec, gdf=gdf, version=file_version(path),
-        modified=datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).replace(microsecond=0),
+        spec=spec, gdf=gdf, version=version, modified=modified,
         index=SpatialIndex(np.asarray(geoms, dtype=object), point_layer=spec.is_point), ids=ids, properties=properties,
         service_mask=mask, hours=HoursTable(gdf["opening_hours"].tolist()) if has_hours else None, pending=pending,
         _position_of={fid: i for i, fid in enumerate(ids)},

@@ -21,6 +21,11 @@ def _key(text) -> str:
     return "".join(unicodedata.normalize("NFKC", str(text)).lower().split())
 
 
+def name_by_code(districts_layer) -> dict[str, str]:
+    """District code -> Chinese name (310101 -> 黄浦区): the one place outputs look names up."""
+    return {str(code): str(p.get("name") or "") for code, p in zip(districts_layer.ids, districts_layer.properties)}
+
+
 def district_names(districts_layer) -> dict[str, str]:
     """Every accepted spelling (normalised) -> district code."""
     out: dict[str, str] = {}

@@ -1,30 +1,25 @@
 """Changing a layer's data: imports (merge or replace by id) and single-feature edits, each one new version.
 
-Every change reads the current data file under the layer's write lock, builds the new table, writes it to a
-temporary GeoPackage, loads that file exactly as the server will (so a file the server cannot load is never made
-current), and only then commits it through :class:`~geoserver.core.store.LayerStore`.
+Every change reads the current data under the layer's write lock, builds the new table and commits it through the
+storage (:mod:`geoserver.storage`), which first loads it exactly as the server will (so data the server cannot load
+is never made current).
 """
 
 from __future__ import annotations
 
 import math
-import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
-import orjson
 import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
 
 from . import crs
-from .data import file_version, load_layer
-from .errors import DataError, FeatureNotFound, GeoServerError
+from .errors import FeatureNotFound, GeoServerError
 from .layers import LOCATED, PENDING, LayerSpec, ServiceVocabulary
-from .store import LayerStore, StoreError, fault_point, write_bytes_atomic
 
 
 class EditConflict(GeoServerError):
@@ -103,10 +98,6 @@ def to_frame(spec: LayerSpec, records: list[dict], geometries: list) -> gpd.GeoD
     return gpd.GeoDataFrame(data, geometry=list(geometries), crs=crs.WGS84)
 
 
-def _data_version(path: Path) -> str | None:
-    return file_version(path) if path.exists() else None
-
-
 def _same(a: dict, b: dict, names) -> bool:
     for n in names:
         x, y = a.get(n), b.get(n)
@@ -178,9 +169,9 @@ def locate_record(rec: dict, fields: dict, old: tuple[dict, object] | None, carr
 
 
 class LayerEditor:
-    """Applies changes to one data directory's layers through a LayerStore."""
+    """Applies changes to the layers of one storage (GeoPackage files or PostGIS; see geoserver.storage)."""
 
-    def __init__(self, store: LayerStore, specs: dict[str, LayerSpec], vocab: ServiceVocabulary):
+    def __init__(self, store, specs: dict[str, LayerSpec], vocab: ServiceVocabulary):
         self.store = store
         self.specs = specs
         self.vocab = vocab
@@ -196,18 +187,16 @@ class LayerEditor:
         """
         spec = self.specs[layer_id]
         names = [f.name for f in spec.fields]
-        with self.store.lock(layer_id):
-            self.store.clean_temporaries(layer_id, spec.data_file)
-            path = self.store.data_dir / spec.data_file
+        with self.store.writing(spec):
             if expect_data_version is not None:
-                current = _data_version(path)
+                current = self.store.data_version(spec)
                 if current != expect_data_version:
                     raise EditConflict(f"layer {layer_id!r} changed since version {expect_data_version} (now "
                                        f"{current}); read it again and retry", "If-Match")
-            records, geoms = read_records(path, spec)
+            records, geoms = self.store.read_records(spec)
             before = len(records)
             position = {r["id"]: i for i, r in enumerate(records)}
-            issued = self._issued(spec)
+            issued = self.store.issued(spec)
             upserts = self._fresh_ids(spec, upserts, position, issued)
             result = ChangeResult(layer=layer_id)
             for fid in deletes:
@@ -250,7 +239,7 @@ class LayerEditor:
             result.features = len(new_records)
             result.unchanged = result.features - len(result.added) - len(result.updated)
             if not (result.added or result.updated or result.removed):
-                result.data_version = _data_version(path)
+                result.data_version = self.store.data_version(spec)
                 return result
             frame = to_frame(spec, [r for r, _ in new_records.values()], [g for _, g in new_records.values()])
             info = {**(summary or {}), **{k: v for k, v in result.summary().items() if k != "version"}}
@@ -262,38 +251,18 @@ class LayerEditor:
             # this point can only skip numbers, never give an id out twice; the version records it too
             high = self._high_water(spec, issued, result.added)
             if high > issued:
-                self._remember_issued(spec, high)
+                self.store.remember_issued(spec, high)
                 info["id_high_water"] = high
-            version = self._write(spec, frame, who=who, action=action, summary=info, previous=before)
+            version = self.store.commit(spec, self.vocab, frame, who=who, action=action, summary=info,
+                                        previous_features=before)
             result.version = version.number
             result.data_version = version.sha256[:16]  # what the server reports as the layer's version
         return result
-
-    def _issued_path(self, spec: LayerSpec) -> Path:
-        return self.store.history_dir(spec.id) / "issued_ids.json"
-
-    def _issued(self, spec: LayerSpec) -> int:
-        """The highest generated id number ever issued in this layer (ids of deleted or rolled-back features are
-        never given to another facility: map apps and bookmarks keep them): ``issued_ids.json``, or a version's
-        record of it if that is higher (the file lost or restored from an old backup)."""
-        try:
-            issued = int(orjson.loads(self._issued_path(spec).read_bytes()).get(spec.new_id_prefix, 0))
-        except (FileNotFoundError, ValueError, TypeError, orjson.JSONDecodeError, AttributeError):
-            issued = 0
-        recorded = [v.summary.get("id_high_water") for v in self.store.versions(spec.id)]
-        return max([issued, *(int(n) for n in recorded if isinstance(n, int))])
 
     def _high_water(self, spec: LayerSpec, issued: int, added: list[str]) -> int:
         prefix = spec.new_id_prefix
         numbers = [int(fid[len(prefix):]) for fid in added if fid.startswith(prefix) and fid[len(prefix):].isdigit()]
         return max([issued, *numbers])
-
-    def _remember_issued(self, spec: LayerSpec, high: int) -> None:
-        try:
-            write_bytes_atomic(self._issued_path(spec), orjson.dumps({spec.new_id_prefix: high}))
-        except OSError as exc:
-            raise StoreError(f"could not write layer {spec.id!r}: {exc.strerror or exc}; the layer's data is "
-                             "unchanged") from exc
 
     def _fresh_ids(self, spec: LayerSpec, upserts, position: dict, issued: int) -> list[dict]:
         """Ids the importer generated (``_generated_id``) were free when it read the layer; another writer may have
@@ -320,32 +289,4 @@ class LayerEditor:
         return int(tail) if fid.startswith(spec.new_id_prefix) and tail.isdigit() else 0
 
     def rollback(self, layer_id: str, number: int, *, who: str):
-        spec = self.specs[layer_id]
-        return self.store.rollback(layer_id, spec.data_file, number, who=who)
-
-    def _write(self, spec: LayerSpec, frame: gpd.GeoDataFrame, *, who, action, summary, previous):
-        """Write ``frame`` to a temporary file, check the server can load it, commit it (under the lock)."""
-        workdir = self.store.history_dir(spec.id) / f".{uuid.uuid4().hex[:12]}.tmp"
-        try:
-            tmp = workdir / spec.data_file
-            try:
-                workdir.mkdir(parents=True)
-                pyogrio.write_dataframe(frame, tmp, driver="GPKG", layer=spec.id)
-                fault_point("temp-written")
-            except OSError as exc:
-                raise StoreError(f"could not write layer {spec.id!r}: {exc.strerror or exc}; the layer's data is "
-                                 "unchanged") from exc
-            except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-                # GDAL reports a failed write (full disk, file size limit) as its own error types, often without
-                # the cause ("Failed to commit transaction", "no such table: gpkg_contents"): a fresh temporary
-                # file that could not be written is a write failure whatever the message says
-                raise StoreError(f"could not write layer {spec.id!r}: {exc}; the layer's data is unchanged") from exc
-            try:
-                load_layer(spec, self.vocab, workdir)
-            except DataError as exc:
-                raise StoreError(f"the new data of layer {spec.id!r} would not load ({exc.message}); nothing was "
-                                 "changed") from exc
-            return self.store.commit_file(spec.id, spec.data_file, tmp, who=who, action=action,
-                                          features=len(frame), summary=summary, previous_features=previous)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        return self.store.rollback(self.specs[layer_id], self.vocab, number, who=who)

@@ -9,7 +9,7 @@ from pathlib import Path
 from .edit import ChangeResult, LayerEditor
 from .errors import InvalidQuery
 from .importer import ImportOptions, ImportReport, Importer, Reference
-from .store import LayerStore, Version
+from .store import Version
 
 
 class GeocoderNotConfigured(InvalidQuery):
@@ -45,11 +45,11 @@ class ImportOutcome:
 
 
 class DataManager:
-    """Imports and edits the layers of one GeoService's data directory."""
+    """Imports and edits the layers of one GeoService, in its storage (files or PostGIS)."""
 
-    def __init__(self, service, state_dir: Path | None = None, geocoder_config: dict | None = None):
+    def __init__(self, service, geocoder_config: dict | None = None):
         self.service = service
-        self.store = LayerStore(service.data_dir, state_dir)
+        self.store = service.storage
         self.editor = LayerEditor(self.store, service.specs, service.vocab)
         self._reference = None
         self._geocoder_config = geocoder_config       # GEOSERVER_GEOCODER* settings; None: the environment
@@ -114,15 +114,12 @@ class DataManager:
 
     def export(self, layer_id: str, fmt: str, datum: str = "wgs84", version: int | None = None) -> tuple[bytes, int]:
         """(file bytes, feature count) of a layer as an editable form, current data or a recorded version."""
-        from .edit import read_records
         from .export import EXPORT_FORMATS, export_rows, to_csv, to_xlsx
         if fmt not in EXPORT_FORMATS:
             raise InvalidQuery(f"export format {fmt!r} is not supported; use one of {', '.join(EXPORT_FORMATS)}",
                                "format")
         spec = self.editable(layer_id).spec
-        path = (self.store.data_dir / spec.data_file if version is None
-                else self.store.version_path(layer_id, version))
-        records, geoms = read_records(path, spec)
+        records, geoms = self.store.read_records(spec, version)
         headers, rows = export_rows(spec, self.service.vocab, records, geoms, datum)
         data = to_csv(headers, rows) if fmt == "csv" else to_xlsx(headers, rows, spec.title_zh)
         return data, len(rows)
@@ -132,13 +129,12 @@ class DataManager:
         """The configured geocoder with its cache in the state folder (the same address is never paid for twice),
         or None: no geocoder is the offline default (rows stay pending until staff place them)."""
         if self._geocoder is None:
-            from .geocode import CachedGeocoder, GeocodeCache, geocoder_from_env
+            from .geocode import CachedGeocoder, geocoder_from_env
             config = self._geocoder_config if self._geocoder_config is not None else os.environ
             geocoder = geocoder_from_env(config)
             if geocoder is None:
                 return None
-            self.store.state_dir.mkdir(parents=True, exist_ok=True)
-            self._geocoder = CachedGeocoder(geocoder, GeocodeCache(self.store.state_dir / "geocode_cache.sqlite"))
+            self._geocoder = CachedGeocoder(geocoder, self.store.geocode_cache())
         return self._geocoder
 
     def geocode(self, layer_id: str, *, who: str, retry_failed: bool = False, dry_run: bool = False, progress=None,
@@ -148,7 +144,6 @@ class DataManager:
         Precise answers inside the row's district are published; the rest stay pending with a reason. A quota or
         key error, a dead network or Ctrl-C end the run early: what was found until then is stored (answers are
         cached, so running again costs nothing for them)."""
-        from .edit import read_records
         from .locate import BatchResult, Locator, run_batch, select_rows
         geocoder = geocoder or self.geocoder()
         if geocoder is None:
@@ -157,7 +152,7 @@ class DataManager:
                                         "the map in /admin", "geocoder")
         self.service.refresh(layer_id, force=True)
         spec = self.editable(layer_id).spec
-        records, _ = read_records(self.store.data_dir / spec.data_file, spec)
+        records, _ = self.store.read_records(spec)
         rows = select_rows(records, retry_failed)
         result = BatchResult(layer=layer_id, provider=geocoder.name, dry_run=dry_run)
         try:
@@ -177,7 +172,7 @@ class DataManager:
     def history(self, layer_id: str) -> tuple[list[Version], Version | None]:
         """(versions oldest first, the current one or None if the file was changed outside geoserver)."""
         spec = self.service.layer(layer_id).spec
-        return self.store.versions(layer_id), self.store.current_version(layer_id, spec.data_file)
+        return self.store.versions(layer_id), self.store.current_version(spec)
 
     def rollback(self, layer_id: str, number: int, *, who: str) -> Version:
         self.editable(layer_id)

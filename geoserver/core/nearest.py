@@ -1,13 +1,15 @@
 """Exact geodesic k-nearest search.
 
-Candidates come from the metric k-d tree; every candidate is measured with the geodesic on the WGS84
-ellipsoid.  The search widens until no unseen point can be nearer: in METRIC_CRS the grid distance d_m
-and the geodesic distance d_g satisfy d_m / (1 + e) <= d_g <= d_m, e = METRIC_SCALE_ERROR, so once the
-farthest candidate's d_m / (1 + e) exceeds the k-th geodesic distance found, the answer is final.
+Candidates come from the metric k-d tree and are measured with the geodesic on the WGS84 ellipsoid.  The
+search widens until no unseen point can be nearer: in METRIC_CRS the grid distance d_m and the geodesic
+distance d_g satisfy d_m / (1 + e) <= d_g <= d_m, e = METRIC_SCALE_ERROR, so once the farthest candidate's
+d_m / (1 + e) exceeds the k-th geodesic distance found, the answer is final.  The same bound lets small-k
+searches measure candidates nearest first and stop early (``_k_best_in_metric_order``).
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -43,15 +45,55 @@ def nearest(index: SpatialIndex, lon: float, lat: float, k: int, max_distance_m:
     while True:
         dist_m, pos = index.nearest_metric(x, y, want, upper)
         exhausted = len(pos) < want or want >= n
-        cand = pos if predicate is None or not len(pos) else pos[predicate(pos)]
-        az, _, geo = crs.GEOD.inv(np.full(len(cand), lon), np.full(len(cand), lat),
-                                  index.lon[cand], index.lat[cand])
-        geo = np.asarray(geo, float)
-        if max_distance_m is not None:
-            keep = geo <= max_distance_m
-            cand, geo, az = cand[keep], geo[keep], np.asarray(az)[keep]
-        order = np.lexsort((cand, geo))[:k]
-        done = exhausted or (len(order) == k and dist_m[-1] / slack > geo[order[-1]])
-        if done:
-            return Neighbours(cand[order], geo[order], np.mod(np.asarray(az, float)[order], 360.0))
+        if predicate is None or not len(pos):
+            cand, cand_m = pos, dist_m
+        else:
+            keep = predicate(pos)
+            cand, cand_m = pos[keep], dist_m[keep]
+        if k <= SCALAR_K:
+            best = _k_best_in_metric_order(index, lon, lat, k, max_distance_m, cand, cand_m, slack)
+            done = exhausted or (len(best) == k and dist_m[-1] / slack > best[-1][0])
+            if done:
+                return Neighbours(np.array([b[1] for b in best], dtype=np.int64), np.array([b[0] for b in best]),
+                                  np.array([b[2] % 360.0 for b in best]))
+        else:
+            az, _, geo = crs.GEOD.inv(np.full(len(cand), lon), np.full(len(cand), lat),
+                                      index.lon[cand], index.lat[cand])
+            geo = np.asarray(geo, float)
+            if max_distance_m is not None:
+                keep = geo <= max_distance_m
+                cand, geo, az = cand[keep], geo[keep], np.asarray(az)[keep]
+            order = np.lexsort((cand, geo))[:k]
+            done = exhausted or (len(order) == k and dist_m[-1] / slack > geo[order[-1]])
+            if done:
+                return Neighbours(cand[order], geo[order], np.mod(np.asarray(az, float)[order], 360.0))
         want = min(n, want * 4)
+
+
+#: Up to this k, geodesics are measured one candidate at a time, nearest (in METRIC_CRS) first, stopping as soon as
+#: no later candidate can be among the k nearest: for the usual k = 5 that is about k + 1 geodesics of 0.7 us each
+#: instead of one array call for all 2k + 8 candidates (about 10 us, mostly fixed cost). Larger k: the array call.
+SCALAR_K = 12
+
+
+def _k_best_in_metric_order(index, lon, lat, k, max_distance_m, cand, cand_m, slack) -> list[tuple]:
+    """The k geodesically nearest of ``cand`` (sorted by METRIC_CRS distance ``cand_m``) as (distance_m, position,
+    azimuth) sorted by (distance, position), exactly what measuring all of them would give: a candidate whose
+    METRIC_CRS distance / slack exceeds the k-th geodesic distance found is geodesically farther (strictly), and so
+    are all after it."""
+    inv = crs.GEOD.inv
+    lons, lats = index.lon, index.lat
+    best: list[tuple] = []
+    kth = np.inf
+    for p, d_m in zip(cand.tolist(), cand_m.tolist()):
+        if d_m / slack > kth:
+            break
+        az, _, geo = inv(lon, lat, lons[p], lats[p])
+        if max_distance_m is not None and geo > max_distance_m:
+            continue
+        bisect.insort(best, (geo, p, az))
+        if len(best) > k:
+            best.pop()
+        if len(best) == k:
+            kth = best[-1][0]
+    return best

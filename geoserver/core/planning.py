@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable
 
 import numpy as np
 import shapely
@@ -19,11 +19,9 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 
 from . import crs
-from . import query as q
-from .catchment_query import parse_catchment, parse_filters
 from .coverage import Catchment, CoverageResult
-from .districts import resolve_district
-from .errors import InvalidQuery, LayerNotFound
+from .districts import name_by_code
+from .errors import InvalidQuery
 from .geography import WATER
 
 MAX_K = 500
@@ -37,14 +35,10 @@ MIN_AUTO_SPACING_M = 500.0
 AUTO_MAX_GRID_CANDIDATES = 8_000
 SIGNIFICANT = 1e-9
 
-SITING_FIELDS = {"layer", "k", "target_pct", "radius_m", "minutes", "mode", "speed_kmh", "detour", "detour_short",
-                 "services", "open_at", "demand", "cell_m", "weight_column", "area", "districts", "polygon",
-                 "candidates", "candidate_layer", "spacing_m", "solver", "time_limit_s", "async"}
-
 
 @dataclass(frozen=True)
 class SitingRequest:
-    """A validated siting question."""
+    """A validated siting question (parsed from a JSON body or CLI options by ``geoserver.planning.siting``)."""
 
     layer: str
     catchment: Catchment
@@ -63,93 +57,6 @@ class SitingRequest:
     demand: str = "grid"
     cell_m: float = 200.0
     weight_column: str | None = None
-
-
-def parse_siting_request(body: Mapping, service) -> SitingRequest:
-    """Validate a JSON body (or CLI options) into a SitingRequest; errors name the field."""
-    if not isinstance(body, Mapping):
-        raise InvalidQuery('the body must be a JSON object such as {"layer": "stations", "k": 20, "radius_m": 1000}',
-                           "body")
-    unknown = sorted(set(body) - SITING_FIELDS)
-    if unknown:
-        raise InvalidQuery(f"unknown field {str(unknown[0])[:40]!r}; accepted: {', '.join(sorted(SITING_FIELDS))}",
-                           str(unknown[0])[:40])
-    layer_id = str(body.get("layer") or "stations")
-    try:
-        layer = service.point_layer(layer_id)
-    except LayerNotFound as exc:
-        raise InvalidQuery(exc.message, "layer") from None
-    k, target = body.get("k"), body.get("target_pct")
-    if (k is None) == (target is None):
-        raise InvalidQuery("give either k (number of new sites) or target_pct (coverage to reach), not both", "k")
-    k = q.integer(k, "k", 1, MAX_K) if k is not None else None
-    target_fraction = None
-    if target is not None:
-        pct = q.number(target, "target_pct")
-        if not 0 < pct <= 100:
-            raise InvalidQuery("target_pct must be greater than 0 and at most 100", "target_pct")
-        target_fraction = pct / 100.0
-    catchment = parse_catchment(body, default_radius_m=layer.spec.catchment_radius_m)
-    services, open_at = parse_filters(body, service.vocab)
-    area, districts, polygon = _parse_area(body, service)
-    candidates = str(body.get("candidates") or "grid")
-    if candidates not in ("grid", "layer", "both"):
-        raise InvalidQuery("candidates must be grid, layer or both", "candidates")
-    candidate_layer = body.get("candidate_layer")
-    if candidates != "grid":
-        if not candidate_layer:
-            raise InvalidQuery("candidates=layer or both needs candidate_layer (a point layer id)", "candidate_layer")
-        try:
-            service.point_layer(str(candidate_layer))
-        except (LayerNotFound, InvalidQuery) as exc:
-            raise InvalidQuery(exc.message, "candidate_layer") from None
-    spacing = body.get("spacing_m")
-    if spacing is not None:
-        spacing = q.number(spacing, "spacing_m")
-        if not 100 <= spacing <= 10_000:
-            raise InvalidQuery("spacing_m must be between 100 and 10000", "spacing_m")
-    solver = str(body.get("solver") or "fast")
-    if solver not in ("fast", "exact"):
-        raise InvalidQuery("solver must be fast (greedy with swaps) or exact (MILP, HiGHS)", "solver")
-    time_limit = q.number(body.get("time_limit_s", 60), "time_limit_s")
-    if not 1 <= time_limit <= MAX_TIME_LIMIT_S:
-        raise InvalidQuery(f"time_limit_s must be between 1 and {MAX_TIME_LIMIT_S:g}", "time_limit_s")
-    cell_m = q.number(body.get("cell_m", 200), "cell_m")
-    return SitingRequest(layer=layer_id, catchment=catchment, k=k, target_fraction=target_fraction, area=area,
-                         districts=districts, polygon=polygon, candidates=candidates,
-                         candidate_layer=str(candidate_layer) if candidate_layer else None, spacing_m=spacing,
-                         solver=solver, time_limit_s=time_limit, services=services, open_at=open_at,
-                         demand=str(body.get("demand") or "grid"), cell_m=cell_m,
-                         weight_column=body.get("weight_column"))
-
-
-def _parse_area(body: Mapping, service):
-    """area: "suburban" (default), "all", a list of districts (names, codes or English names), or a polygon."""
-    area, names, polygon = body.get("area", "suburban"), body.get("districts"), body.get("polygon")
-    if polygon is not None:
-        try:
-            geom = shapely.geometry.shape(polygon.get("geometry", polygon) if isinstance(polygon, dict) else polygon)
-        except (AttributeError, TypeError, ValueError, KeyError, shapely.errors.GEOSException):
-            raise InvalidQuery("polygon must be a GeoJSON Polygon or MultiPolygon in WGS84", "polygon") from None
-        if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty or not geom.is_valid:
-            raise InvalidQuery("polygon must be a valid, non-empty GeoJSON Polygon or MultiPolygon", "polygon")
-        return "polygon", (), geom
-    if names is not None:
-        if isinstance(names, str):
-            names = [n for n in names.split(",") if n.strip()]
-        if not isinstance(names, list) or not names:
-            raise InvalidQuery("districts must be a list of district names or codes", "districts")
-        return "districts", tuple(_district_code(service, str(n)) for n in names), None
-    if area not in ("suburban", "all"):
-        raise InvalidQuery("area must be suburban or all (or give districts or polygon)", "area")
-    return str(area), (), None
-
-
-def _district_code(service, name: str) -> str:
-    code = resolve_district(service.layer("districts"), name)
-    if code is None:
-        raise InvalidQuery(f"unknown district {name[:40]!r}", "districts")
-    return code
 
 
 def area_geometry(service, req: SitingRequest):
@@ -348,28 +255,37 @@ class PlanResult:
                 "catchment": req.catchment.describe(), "area": req.area, "districts": list(req.districts)}
 
 
-def solve(service, problem: Problem, progress: Callable | None = None, cancel: Callable | None = None) -> PlanResult:
-    """Run the requested solver on the problem and describe the proposed sites."""
+def solve(service, problem: Problem, progress: Callable | None = None, cancel: Callable | None = None,
+          solver=None) -> PlanResult:
+    """Run a solver on the problem and describe the proposed sites.
+
+    ``solver`` is an object with ``cover_k`` and ``reach_target`` (the registered ones are in
+    ``geoserver.planning.solvers``); by default ``core.siting``'s solver named by the request."""
     from .districts import assign_districts
     from .siting import mclp, min_sites_for_target
 
     started = time.perf_counter()
     req = problem.request
     demand = problem.before.demand
-    kwargs = dict(solver=req.solver, time_limit_s=req.time_limit_s, progress=progress, cancel=cancel)
+    kwargs = dict(time_limit_s=req.time_limit_s, progress=progress, cancel=cancel)
     try:
         if req.k is not None:
-            result = mclp(problem.coverage, demand.weight, problem.before.covered,
-                          min(req.k, problem.candidates.size), **kwargs)
+            k = min(req.k, problem.candidates.size)
+            result = (solver.cover_k(problem.coverage, demand.weight, problem.before.covered, k, **kwargs)
+                      if solver is not None else
+                      mclp(problem.coverage, demand.weight, problem.before.covered, k, solver=req.solver, **kwargs))
+        elif solver is not None:
+            result = solver.reach_target(problem.coverage, demand.weight, problem.before.covered,
+                                         req.target_fraction, **kwargs)
         else:
             result = min_sites_for_target(problem.coverage, demand.weight, problem.before.covered,
-                                          req.target_fraction, **kwargs)
+                                          req.target_fraction, solver=req.solver, **kwargs)
     except ValueError as exc:  # the solvers' own input checks
         raise InvalidQuery(str(exc), "k" if req.k is not None else "target_pct") from None
     cand = problem.candidates
     chosen = np.asarray(result.selected, dtype=np.int64)
     codes = assign_districts(service.layer("districts"), cand.lon[chosen], cand.lat[chosen]) if len(chosen) else []
-    names = {p["id"]: p["name"] for p in service.layer("districts").properties}
+    names = name_by_code(service.layer("districts"))
     sites = [{"rank": rank, "candidate_id": str(cand.ids[i]), "source": str(cand.source[i]),
               "lon": round(float(cand.lon[i]), 6), "lat": round(float(cand.lat[i]), 6),
               "district_code": str(code), "district": names.get(str(code), ""),

@@ -238,22 +238,3 @@ class NearestQuery:
     open_now: bool = False
     at: datetime | None = None
     datum: str = "wgs84"
-
-
-def nearest_options(args: Mapping, vocab, default_layer: str = "stations") -> dict:
-    """The options shared by single and batch nearest queries (everything but the point)."""
-    k = integer(text(args, "k", "5") if not isinstance(args.get("k"), int) else args["k"], "k", 1, MAX_K)
-    raw_max = args.get("max_distance_m")
-    max_d = None
-    if raw_max not in (None, ""):
-        max_d = number(raw_max, "max_distance_m")
-        if not 0 < max_d <= MAX_DISTANCE_M:
-            raise InvalidQuery(f"max_distance_m must be greater than 0 and at most {MAX_DISTANCE_M:g}", "max_distance_m")
-    services = args.get("services")
-    if isinstance(services, list):
-        services = ",".join(str(s) for s in services)
-    open_now = args.get("open_now")
-    return dict(layer=text(args, "layer", default_layer) or default_layer, k=k, max_distance_m=max_d,
-                services=service_list(text({"services": services}, "services"), vocab),
-                open_now=False if open_now is None else boolean(open_now, "open_now"),
-                at=moment(text(args, "at")), datum=datum(text(args, "crs")))

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from .data import Layer, load_layer
-from .errors import DataError, FeatureNotFound, InvalidQuery, LayerNotFound
+from .data import Layer
+from .errors import DataError, FeatureNotFound, GeoServerError, InvalidQuery, LayerNotFound
 from .layers import load_specs
 from .nearest import nearest
 from .query import NearestQuery
@@ -80,12 +80,17 @@ class ItemsPage:
 class GeoService:
     """All layers, loaded and indexed; answers feature, nearest and summary queries."""
 
-    def __init__(self, data_dir=None, layers_dir=None):
+    def __init__(self, data_dir=None, layers_dir=None, storage=None, database_url: str | None = None):
+        """``storage``: where the layers are stored (default: the PostGIS database of ``database_url`` or
+        $GEOSERVER_DATABASE_URL if set, else the GeoPackage files of ``data_dir``). ``data_dir`` also holds the
+        planning inputs (demand/, networks/) whatever the storage."""
+        from ..storage import open_storage
         self.data_dir = resolve_data_dir(data_dir)
         self.layers_dir = resolve_layers_dir(layers_dir)
         self.vocab, self.specs = load_specs(self.layers_dir)
-        self._signatures = {lid: self._signature(spec) for lid, spec in self.specs.items()}
-        self.layers: dict[str, Layer] = {lid: load_layer(spec, self.vocab, self.data_dir)
+        self.storage = storage if storage is not None else open_storage(self.data_dir, database_url)
+        self._signatures = self.storage.signatures(self.specs, force=True)
+        self.layers: dict[str, Layer] = {lid: self.storage.load_layer(spec, self.vocab)
                                          for lid, spec in self.specs.items()}
         self._cache: OrderedDict = OrderedDict()   # key -> (value, estimated bytes)
         self._cache_bytes = 0
@@ -96,12 +101,10 @@ class GeoService:
         self._refresh_lock = threading.Lock()
 
     # --- new data versions, picked up while serving ------------------------------------------------------
-    def _signature(self, spec) -> tuple | None:
-        try:
-            st = os.stat(self.data_dir / spec.data_file)
-        except FileNotFoundError:
-            return None
-        return st.st_ino, st.st_size, st.st_mtime_ns
+    def follow(self) -> None:
+        """Serving: load new versions as soon as the store announces them (PostGIS replicas: a background thread
+        per process LISTENs for them; files: the per-request check below is enough)."""
+        self.storage.watch(lambda: self.refresh(force=True))
 
     def refresh(self, layer_id: str | None = None, force: bool = False) -> list[str]:
         """Reload layers whose data file was replaced (a new version); returns the ids reloaded.
@@ -118,17 +121,25 @@ class GeoService:
         try:
             self._checked = now
             changed = []
+            try:
+                signatures = self.storage.signatures(self.specs, force=force)
+            except GeoServerError as exc:   # the store is unreachable: go on serving what is loaded
+                log.warning("not checking for new data: %s", exc.message)
+                return []
             for lid, spec in self.specs.items():
                 if layer_id is not None and lid != layer_id:
                     continue
-                signature = self._signature(spec)
+                signature = signatures.get(lid)
                 if signature == self._signatures.get(lid) or signature is None:
                     continue
                 try:
-                    layer = load_layer(spec, self.vocab, self.data_dir)
+                    layer = self.storage.load_layer(spec, self.vocab)
                 except DataError as exc:  # never swap in data that does not load; keep the old layer
                     log.error("not reloading layer %s: %s", lid, exc.message)
                     self._signatures[lid] = signature
+                    continue
+                except GeoServerError as exc:   # unreachable meanwhile: try again at the next check
+                    log.warning("not reloading layer %s now: %s", lid, exc.message)
                     continue
                 self.layers = {**self.layers, lid: layer}
                 self._signatures[lid] = signature
@@ -268,18 +279,30 @@ class GeoService:
 
     def nearest(self, q: NearestQuery) -> tuple[Layer, list[dict]]:
         """The k nearest features as GeoJSON Feature dicts in ``q.datum`` with distance_m, bearing and open_now."""
+        layer, found = self._nearest_found(q)
+        return layer, [layer.feature(pos, q.datum, extra) for pos, extra in found]
+
+    def nearest_json(self, q: NearestQuery) -> tuple[Layer, list[bytes]]:
+        """``nearest`` with each Feature as JSON bytes (the same bytes orjson makes of each dict), spliced from the
+        features' fragments serialised once per data version and datum."""
+        layer, found = self._nearest_found(q)
+        return layer, [layer.feature_json(pos, q.datum, extra) for pos, extra in found]
+
+    def _nearest_found(self, q: NearestQuery) -> tuple[Layer, list[tuple[int, dict]]]:
+        """The k nearest positions, each with the properties added to it (distance_m, bearing_deg, open_now)."""
         layer = self.point_layer(q.layer)
         open_at = q.at if q.open_now else None
         filtered = bool(q.services) or open_at is not None
         predicate = (lambda pos: self.filter_mask(layer, pos, q.services, open_at)) if filtered else None
         found = nearest(layer.index, q.lon, q.lat, q.k, q.max_distance_m, predicate)
-        features = []
-        for pos, dist, az in zip(found.positions, found.distances_m, found.azimuths_deg):
-            extra = {"distance_m": round(float(dist), 1), "bearing_deg": round(float(az), 1)}
-            if layer.hours is not None and q.at is not None:
-                extra["open_now"] = layer.hours.state(int(pos), q.at)  # None: hours unknown
-            features.append(layer.feature(int(pos), q.datum, extra))
-        return layer, features
+        hours = layer.hours if q.at is not None else None
+        out = []
+        for pos, dist, az in zip(found.positions.tolist(), found.distances_m.tolist(), found.azimuths_deg.tolist()):
+            extra = {"distance_m": round(dist, 1), "bearing_deg": round(az, 1)}
+            if hours is not None:
+                extra["open_now"] = hours.state(pos, q.at)  # None: hours unknown
+            out.append((pos, extra))
+        return layer, out
 
     def items(self, layer: Layer, bbox=None, filters: dict | None = None, services=(), limit=100,
               offset=0) -> ItemsPage:

@@ -36,6 +36,7 @@ from folium.plugins import HeatMap, MarkerCluster
 from folium.utilities import JsCode
 
 from ..core import crs
+from ..core.districts import name_by_code
 from .assets import VENDOR_URL_PREFIX, localize
 from .elements import CircleMarkerBatch, Legend, LocalPopup, LocalTooltip, MapSetup
 
@@ -113,9 +114,8 @@ def people(value) -> str:
 
 
 def district_names(service) -> dict[str, str]:
-    """District code -> Chinese name."""
-    d = service.layer("districts")
-    return {str(code): str(p.get("name")) for code, p in zip(d.ids, d.properties)}
+    """District code -> Chinese name (core.districts.name_by_code)."""
+    return name_by_code(service.layer("districts"))
 
 
 # --- data for the layers ------------------------------------------------------------------------------------

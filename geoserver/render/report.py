@@ -9,7 +9,7 @@
 * ``districts.csv`` — UTF-8 with BOM (Excel opens Chinese correctly), the rows of
   ``coverage_result.by_district(districts)`` exactly;
 * ``gaps.geojson`` — RFC 7946 (WGS84 lon/lat, 6 decimals, exterior rings counter-clockwise), every gap with rank,
-  uncovered, cells, area_km2, districts (codes) and district_names;
+  uncovered, cells, area_km2, districts (names) and district_codes, as /api/coverage/gaps;
 * ``summary.json`` — ``totals`` and ``districts`` exactly as ``coverage_result.totals()`` /
   ``.by_district(...)`` return them, plus method and provenance.
 
@@ -49,10 +49,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import shapely
 
 from ..core.coverage import find_gaps
 from ..core.export import excel_safe_row
+from ..planning.output import gaps_collection
 from .assets import render_html
 from .maps import coverage_color, district_names, planning_map
 
@@ -195,22 +195,9 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
 
 
 # --- GeoJSON ----------------------------------------------------------------------------------------------------
-def _rfc7946_geometry(geom) -> dict:
-    geom = shapely.orient_polygons(geom, exterior_cw=False) if geom.geom_type in ("Polygon", "MultiPolygon") \
-        else geom
-    geom = shapely.transform(geom, lambda xy: np.round(xy, COORD_DECIMALS))
-    return shapely.geometry.mapping(geom)
-
-
 def gaps_feature_collection(service, gaps) -> dict:
-    names = district_names(service)
-    features = []
-    for rank, gap in enumerate(gaps, start=1):
-        features.append({"type": "Feature", "geometry": _rfc7946_geometry(gap.geometry), "properties": {
-            "rank": rank, "uncovered": round(float(gap.uncovered), 1), "cells": int(gap.cells),
-            "area_km2": round(float(gap.area_km2), 4), "districts": list(gap.districts),
-            "district_names": [names.get(c, c) for c in gap.districts]}})
-    return {"type": "FeatureCollection", "features": features}
+    """The gaps as GeoJSON, exactly as /api/coverage/gaps writes them (geoserver/planning/output.py)."""
+    return gaps_collection(service, gaps)
 
 
 def _proposed_records(service, sites) -> list[dict]:

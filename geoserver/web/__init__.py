@@ -8,20 +8,19 @@ import os
 from flask import Flask, abort, request
 from werkzeug.exceptions import HTTPException
 
-from ..core.errors import DataError, FeatureNotFound, GeoServerError, LayerNotFound
-from ..core.jobs import JobStore
+from ..core.errors import GeoServerError
 from ..core.service import GeoService
-from .http import GzipCache, finish, json_response, static_file
+from .http import GeoRequest, GzipCache, finish, json_response, static_file
 
 log = logging.getLogger(__name__)
 
-STATUS = {LayerNotFound: 404, FeatureNotFound: 404, DataError: 500}
 MAX_BODY_BYTES = 5 << 20
 
 
 def create_app(test_config: dict | None = None, service: GeoService | None = None) -> Flask:
     """Build the app. ``test_config`` may set DATA_DIR / LAYERS_DIR; ``service`` reuses a loaded GeoService."""
     app = Flask(__name__, static_folder=None)
+    app.request_class = GeoRequest   # query parameters looked up without an exception per absent name
     app.config.update(DATA_DIR=None, LAYERS_DIR=None, JOBS_DIR=None, MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
                       TILES_URL=os.environ.get("GEOSERVER_TILES_URL"),
                       TILES_ATTRIBUTION=os.environ.get("GEOSERVER_TILES_ATTRIBUTION"),
@@ -48,7 +47,9 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
     app.extensions["geoservice"] = service or GeoService(app.config["DATA_DIR"], app.config["LAYERS_DIR"])
     gzip_cache = GzipCache()
 
-    app.extensions["jobs"] = JobStore(app.config.get("JOBS_DIR"))
+    storage = app.extensions["geoservice"].storage
+    app.extensions["jobs"] = storage.jobs(app.config.get("JOBS_DIR"))
+    app.extensions["jobs_locator"] = storage.jobs_locator(app.config.get("JOBS_DIR"))
     # planning work (coverage, gaps, /planning, siting) away from the request threads, behind admission limits
     from .heavy import Limits, PlanningPool
     app.extensions["planning"] = PlanningPool(app.extensions["geoservice"],
@@ -74,8 +75,10 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
 
     @app.before_request
     def _pick_up_new_data():
-        """A new version of a layer (an import, an edit in another worker) is loaded without a restart."""
-        app.extensions["geoservice"].refresh()
+        """A new version of a layer (an import, an edit in another worker or replica) is loaded without a restart."""
+        svc = app.extensions["geoservice"]
+        svc.follow()    # once per process: a PostGIS store's watcher thread (after the fork, in each worker)
+        svc.refresh()
 
     @app.after_request
     def _finish(resp):
@@ -86,11 +89,9 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
 
     @app.errorhandler(GeoServerError)
     def _domain_error(exc: GeoServerError):
-        from .heavy import Busy, TooManyRequests
-        if isinstance(exc, Busy):   # planning capacity taken: say when to come back
-            return json_response(exc.to_dict(), status=429 if isinstance(exc, TooManyRequests) else 503,
-                                 cache="no-store", headers={"Retry-After": str(exc.retry_after_s)})
-        return json_response(exc.to_dict(), status=STATUS.get(type(exc), 400), cache="no-store")
+        """Statuses and headers (Retry-After when planning capacity is taken) from the one map in errors.py."""
+        from .errors import error_response
+        return error_response(exc)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

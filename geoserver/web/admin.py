@@ -8,7 +8,6 @@ without a valid token, 403 for a layer the token may not change or a browser ori
 from __future__ import annotations
 
 import errno
-import fcntl
 import logging
 import math
 import os
@@ -22,15 +21,17 @@ import numpy as np
 
 from flask import Blueprint, Response, current_app, g, request
 
-from ..core.auth import TokenStore, tokens_path
+from ..core.auth import TokenStore
 from ..core.edit import EditConflict
 from ..core.data import split_services
 from ..core.errors import FeatureNotFound, GeoServerError, InvalidQuery
 from ..core.importer import ColumnMapper, ImportOptions
 from ..core.layers import PENDING
 from ..core.manage import DataManager, GeocoderNotConfigured, ImportRefused
-from ..core.store import AlreadyCurrent, StoreError, VersionNotFound, fault_point, parse_version
+from ..core.store import StoreError, fault_point
 from ..core.tabular import GIS_SUFFIXES, TABLE_SUFFIXES, ImportFileError, RawTable, cell_text
+from ..curation.operations import EXPORT, HISTORY, ROLLBACK
+from .errors import Forbidden, PreconditionFailed, Unauthorized, UploadTooLarge, error_response
 from .http import check_params, json_body, json_response
 
 log = logging.getLogger(__name__)
@@ -39,29 +40,6 @@ bp = Blueprint("admin", __name__, url_prefix="/api/admin")
 FEATURE_MAX_BYTES = 64 << 10
 ADMIN_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 ADMIN_HEADERS = "Authorization, Content-Type, If-Match"
-
-
-class Unauthorized(GeoServerError):
-    code = "Unauthorized"
-
-
-class Forbidden(GeoServerError):
-    code = "Forbidden"
-
-
-class PreconditionFailed(GeoServerError):
-    code = "PreconditionFailed"
-
-
-class UploadTooLarge(GeoServerError):
-    """An import's body passed GEOSERVER_ADMIN_MAX_UPLOAD_BYTES (with a Content-Length, or while it streamed in)."""
-
-    code = "RequestEntityTooLarge"
-
-
-STATUS = {Unauthorized: 401, Forbidden: 403, EditConflict: 409, PreconditionFailed: 412, ImportRefused: 422,
-          StoreError: 503, VersionNotFound: 404, AlreadyCurrent: 409, GeocoderNotConfigured: 503,
-          UploadTooLarge: 413}
 
 
 def manager() -> DataManager:
@@ -77,8 +55,8 @@ def manager() -> DataManager:
 def tokens() -> TokenStore:
     ext = current_app.extensions
     if "admin_tokens" not in ext:
-        ext["admin_tokens"] = TokenStore(current_app.config.get("ADMIN_TOKENS_FILE")
-                                         or tokens_path(ext["geoservice"].data_dir))
+        path = current_app.config.get("ADMIN_TOKENS_FILE")   # a file set explicitly; else the storage's tokens
+        ext["admin_tokens"] = TokenStore(path) if path else ext["geoservice"].storage.tokens()
     return ext["admin_tokens"]
 
 
@@ -147,11 +125,7 @@ def _admin_error(exc: GeoServerError):
     report = getattr(exc, "report", None)
     if report is not None:
         body["report"] = report.to_dict()
-    status = STATUS.get(type(exc))
-    if status is None:
-        status = 404 if exc.code == "NotFound" else 400
-    headers = {"WWW-Authenticate": 'Bearer realm="geoserver-admin"'} if status == 401 else None
-    return json_response(body, status=status, cache="no-store", headers=headers)
+    return error_response(exc, body)
 
 
 # --- representations -----------------------------------------------------------------------------------------------
@@ -594,7 +568,7 @@ def import_file(layer):
     dry_run, skip_invalid, geocode = _flag("dry_run"), _flag("skip_invalid"), _flag("geocode", "true")
     upload = UploadBody(request.environ, _upload_limit())
     m = manager()
-    uploads = m.store.state_dir / "uploads"
+    uploads = m.store.scratch_dir / "uploads"
     try:
         uploads.mkdir(parents=True, exist_ok=True)
         folder = tempfile.TemporaryDirectory(dir=uploads, ignore_cleanup_errors=True)
@@ -619,10 +593,9 @@ def import_file(layer):
 @bp.get("/layers/<layer>/export")
 def export_layer(layer):
     """The layer as an editable form (CSV or XLSX, Chinese headers, with private fields) for correcting in Excel."""
-    check_params({"format", "crs", "version"})
-    fmt = request.args.get("format", "xlsx")
-    version = parse_version(request.args["version"]) if "version" in request.args else None
-    data, _ = manager().export(layer, fmt, _datum(), version)
+    check_params(EXPORT.http_names - {"layer"})     # declared in geoserver/curation/operations.py
+    req = EXPORT.parse({**request.args.to_dict(), "layer": layer}, manager())
+    data, fmt, version = EXPORT.run(manager(), req).data, req.format, req.version
     kind = "text/csv; charset=utf-8" if fmt == "csv" else \
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     name = f"{layer}{'-v' + str(version) if version else ''}.{fmt}"
@@ -634,9 +607,9 @@ def export_layer(layer):
 @bp.get("/layers/<layer>/history")
 def layer_history(layer):
     check_params(set())
-    versions, current = manager().history(layer)
-    return json_response({"layer": layer, "current": current.number if current else None,
-                          "versions": [v.to_dict() for v in reversed(versions)]}, cache="no-store")
+    answer = HISTORY(manager(), {"layer": layer})
+    return json_response({"layer": layer, "current": answer.current,
+                          "versions": [v.to_dict() for v in reversed(answer.versions)]}, cache="no-store")
 
 
 @bp.post("/layers/<layer>/rollback")
@@ -645,7 +618,7 @@ def layer_rollback(layer):
     body = json_body(force=False)
     if not isinstance(body, dict) or "version" not in body:
         raise InvalidQuery('the body must be {"version": N}', "version")
-    version = manager().rollback(layer, parse_version(str(body["version"])), who=_who())
+    version = ROLLBACK(manager(), {"layer": layer, "version": str(body["version"]), "who": _who()}).restored
     return json_response({"layer": layer, "version": version.to_dict(),
                           "data_version": manager().service.layer(layer).version}, cache="no-store")
 
@@ -674,13 +647,8 @@ def _start_geocode_job(layer: str, *, retry_failed: bool, dry_run: bool) -> dict
     if m.geocoder() is None:
         raise GeocoderNotConfigured("no geocoder is configured on this server (GEOSERVER_GEOCODER); place pending "
                                     "rows on the map instead", "geocoder")
-    lock_path = m.store.state_dir / f"geocode-{layer}.lock"
-    m.store.state_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(lock_path, "a+b")
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
+    handle = m.store.try_lock(f"geocode-{layer}")   # one run per layer across all workers (and replicas)
+    if handle is None:
         raise EditConflict(f"a geocoding job for layer {layer!r} is already running; wait for it (or cancel it)",
                            "layer") from None
     store = current_app.extensions["jobs"]
@@ -713,7 +681,7 @@ def _run_geocode_job(app, m: DataManager, store, job_id, handle, layer, who, ret
         app.logger.exception("geocoding job %s failed", job_id)
         final = dict(state="failed", message="internal error; it has been logged")
     finally:
-        handle.close()   # releases the per-layer lock first: a client seeing the final state may start the next job
+        handle.release()   # releases the per-layer lock first: a client seeing the final state may start the next job
     store.update(job_id, **final)
 
 

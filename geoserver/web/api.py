@@ -5,15 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request
 
 from ..core import query as q
-from ..core.errors import GeoServerError, InvalidQuery, LayerNotFound
-from .http import GEOJSON, check_params, etag_for, json_body, json_response
+from ..core.errors import GeoServerError, InvalidQuery
+from ..serving.nearest import NEAREST, NEAREST_BATCH
+from .http import GEOJSON, check_params, etag_for, feature_collection, json_body, json_response
 
 bp = Blueprint("api", __name__)
 
-NEAREST_PARAMS = {"lon", "lat", "layer", "k", "max_distance_m", "services", "open_now", "at", "crs"}
-MAX_BATCH_POINTS = 10_000
-#: The most features one batch answer may hold (points x k): about 30 MB of JSON.
-MAX_BATCH_FEATURES = 50_000
+NEAREST_PARAMS = NEAREST.http_names
 
 
 def service():
@@ -22,9 +20,13 @@ def service():
 
 @bp.get("/healthz")
 def healthz():
+    """200 while the server can answer reads. ``degraded`` (still 200: reads go on from memory) when the shared
+    store is unreachable: ``reason`` says why; writes answer 503 until it is back."""
     svc = service()
-    return json_response({"status": "ok", "layers": {lid: layer.count for lid, layer in svc.layers.items()}},
-                         cache="no-store")
+    health = svc.storage.health()
+    body = {**health, "storage": svc.storage.kind,
+            "layers": {lid: layer.count for lid, layer in svc.layers.items()}}
+    return json_response(body, cache="no-store")
 
 
 @bp.get("/api/layers")
@@ -46,13 +48,6 @@ def layers():
                          etag=etag_for("layers", *(lay.version for lay in svc.layers.values())))
 
 
-def _point_layer(svc, layer_id):
-    try:
-        return svc.point_layer(layer_id)
-    except LayerNotFound as exc:
-        raise InvalidQuery(exc.message, "layer") from None
-
-
 def _collection(features, query_point, extra=None) -> dict:
     out = {"type": "FeatureCollection", "features": features, "numberReturned": len(features),
            "query": query_point}
@@ -65,13 +60,13 @@ def nearest_get():
     svc = service()
     args = request.args
     check_params(NEAREST_PARAMS)
-    opts = q.nearest_options(args, svc.vocab)
-    _point_layer(svc, opts["layer"])
-    lon, lat = q.point(q.text(args, "lon"), q.text(args, "lat"), opts["datum"])
-    _, features = svc.nearest(q.NearestQuery(lon=lon, lat=lat, **opts))
+    req = NEAREST.parse(args, svc)      # parameters declared in geoserver/serving/nearest.py
+    opts, lon, lat = req.options.as_dict(), req.lon, req.lat
+    _, features = svc.nearest_json(q.NearestQuery(lon=lon, lat=lat, **opts))
     qp = {"lon": float(args["lon"]), "lat": float(args["lat"]), "crs": opts["datum"],
           "at": opts["at"].isoformat(timespec="seconds")}
-    return json_response(_collection(features, qp), content_type=GEOJSON, cache="no-cache")
+    return json_response(feature_collection(features, {"numberReturned": len(features), "query": qp}),
+                         content_type=GEOJSON, cache="no-cache")
 
 
 @bp.post("/api/nearest")
@@ -82,23 +77,8 @@ def nearest_batch():
     """
     svc = service()
     body = json_body()
-    if not isinstance(body, dict):
-        raise InvalidQuery("the body must be a JSON object such as "
-                           '{"layer": "stations", "k": 3, "points": [[121.47, 31.23]]}', "body")
-    unknown = sorted(set(body) - (NEAREST_PARAMS - {"lon", "lat"}) - {"points"})
-    if unknown:
-        raise InvalidQuery(f"unknown field {str(unknown[0])[:40]!r} in the body", str(unknown[0])[:40])
-    points = body.get("points")
-    if not isinstance(points, list) or not points:
-        raise InvalidQuery("points must be a non-empty list of [lon, lat] or {id, lon, lat}", "points")
-    if len(points) > MAX_BATCH_POINTS:
-        raise InvalidQuery(f"at most {MAX_BATCH_POINTS} points per request, got {len(points)}", "points")
-    opts = q.nearest_options({k: v for k, v in body.items() if k != "points"}, svc.vocab)
-    _point_layer(svc, opts["layer"])
-    if len(points) * opts["k"] > MAX_BATCH_FEATURES:
-        raise InvalidQuery(f"{len(points):,} points x k={opts['k']} asks for {len(points) * opts['k']:,} features, more "
-                           f"than the {MAX_BATCH_FEATURES:,} one answer may hold; send at most "
-                           f"{MAX_BATCH_FEATURES // opts['k']:,} points per request with this k, or a smaller k", "k")
+    req = NEAREST_BATCH.parse(body, svc)     # fields declared in geoserver/serving/nearest.py
+    points, opts = req.points, req.options.as_dict()
     results = []
     for i, item in enumerate(points):
         results.append(_answer_one(svc, i, item, opts))

@@ -21,6 +21,7 @@ import ctypes
 import math
 import multiprocessing
 import os
+from pathlib import Path
 import signal
 import threading
 import time
@@ -37,6 +38,7 @@ class Busy(GeoServerError):
     """The server's planning capacity is taken: try again after ``retry_after_s`` (503)."""
 
     code = "ServiceUnavailable"
+    http_status = 503
 
     def __init__(self, message: str, retry_after_s: int = 10, parameter: str | None = None):
         super().__init__(message, parameter)
@@ -50,6 +52,7 @@ class TooManyRequests(Busy):
     """This client asked for more planning work than it may (429)."""
 
     code = "TooManyRequests"
+    http_status = 429
 
 
 @dataclass(frozen=True)
@@ -109,12 +112,18 @@ def _die_with_parent() -> None:
         pass
 
 
-def _child_init(data_dir: str, layers_dir: str, nice: int) -> None:
+def _child_init(data_dir: str, layers_dir: str, nice: int, database_url: str | None = None) -> None:
     _die_with_parent()
     if nice:
         os.nice(nice)
     from ..core.service import GeoService
-    _CHILD["service"] = GeoService(data_dir, layers_dir)
+    from ..storage import open_storage
+    # the serving process's store (files, or the same PostGIS database), never a default of the environment
+    storage = open_storage(Path(data_dir), database_url) if database_url else None
+    if storage is None:
+        from ..storage.files import FileStorage
+        storage = FileStorage(Path(data_dir))
+    _CHILD["service"] = GeoService(data_dir, layers_dir, storage=storage)
 
 
 def _child_run(op: str, payload):
@@ -194,7 +203,7 @@ class PlanningPool:
                 executor = ProcessPoolExecutor(
                     max_workers=max(1, size), mp_context=multiprocessing.get_context("spawn"),
                     initializer=_child_init, initargs=(str(self.service.data_dir), str(self.service.layers_dir),
-                                                       self.limits.nice))
+                                                       self.limits.nice, getattr(self.service.storage, "url", None)))
                 self._executors[kind] = executor
             return executor
 

@@ -10,11 +10,11 @@ from urllib.parse import urlencode
 import orjson
 from flask import Blueprint, current_app, request
 
-from ..core import crs
-from ..core import query as q
 from ..core.errors import InvalidQuery
+from ..serving.items import FORMATS as FORMAT_VALUES, ITEM, ITEMS, queryables
 from . import openapi
-from .http import GEOJSON, JSON, check_params, etag_for, json_response
+from .http import (GEOJSON, JSON, check_params, etag_for, feature_collection, host_url, json_response,
+                   not_modified)
 
 bp = Blueprint("ogc", __name__, url_prefix="/ogc")
 
@@ -24,8 +24,8 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-ITEMS_PARAMS = {"bbox", "bbox-crs", "limit", "offset", "crs", "f", "services"}
-FORMATS = set(openapi.FORMATS)
+ITEMS_PARAMS = ITEMS.http_names
+FORMATS = set(FORMAT_VALUES)
 
 
 def service():
@@ -33,7 +33,7 @@ def service():
 
 
 def base_url() -> str:
-    return request.host_url.rstrip("/") + bp.url_prefix
+    return host_url().rstrip("/") + bp.url_prefix
 
 
 def check_format() -> None:
@@ -42,11 +42,6 @@ def check_format() -> None:
     if f is not None and f not in FORMATS:
         raise InvalidQuery(f"unsupported format f={f[:40]!r}; this API serves json (GeoJSON for features): "
                            f"f={', '.join(openapi.FORMATS)}", "f")
-
-
-def queryables(layer) -> list[str]:
-    """Properties that items can be filtered on by equality (besides services)."""
-    return [f.name for f in layer.spec.public_fields if f.type in ("string", "integer", "boolean")]
 
 
 @bp.get("", strict_slashes=False)
@@ -140,28 +135,22 @@ def items(layer_id):
     check_params(ITEMS_PARAMS | set(props))
     check_format()
     args = request.args
-    datum = q.ogc_datum(args.get("crs"), "crs")
-    limit = q.integer(q.text(args, "limit", str(q.ITEMS_DEFAULT_LIMIT)), "limit", 1, q.ITEMS_MAX_LIMIT, clamp=True)
-    offset = q.integer(q.text(args, "offset", "0"), "offset", 0, q.MAX_OFFSET)
-    bbox = q.bbox(q.text(args, "bbox"))
-    if bbox is not None:
-        bbox = _bbox_to_wgs84(bbox, q.ogc_datum(args.get("bbox-crs"), "bbox-crs"))
-    elif "bbox-crs" in args:
-        q.ogc_datum(args.get("bbox-crs"), "bbox-crs")  # checked even without a bbox
-    services = q.service_list(q.text(args, "services"), svc.vocab, strict=True)
-    filters = {name: q.text(args, name, max_length=q.OGC_TEXT_MAX_LENGTH) for name in props
-               if args.get(name) is not None}
+    req = ITEMS.parse_for(layer, args, svc)     # parameters declared in geoserver/serving/items.py
+    datum, limit, offset, bbox = req.datum, req.limit, req.offset, req.bbox
+    services, filters = req.services, req.filters
 
     root = base_url()
     etag = etag_for("items", layer.version, layer.modified, root, layer_id, sorted(args.items(multi=True)))
+    if not_modified(etag):   # the client has this page: no query, no body
+        return json_response(b"", content_type=GEOJSON, etag=etag, headers=_crs_header(datum))
     page = svc.items(layer, bbox, filters, services, limit, offset)
     fragments = layer.fragments(datum)
-    here = {k: v for k, v in args.items() if k not in ("offset", "limit")}
-    url = f"{root}/collections/{layer_id}/items"
+    # the links' query: the request's parameters but offset and limit (encoded once), then limit and offset
+    here = urlencode({k: v for k, v in args.items() if k not in ("offset", "limit")})
+    url = f"{root}/collections/{layer_id}/items?{here}&" if here else f"{root}/collections/{layer_id}/items?"
 
     def link(rel, off):
-        return {"href": f"{url}?{urlencode({**here, 'limit': limit, 'offset': off})}", "rel": rel,
-                "type": GEOJSON, "title": rel}
+        return {"href": f"{url}limit={limit}&offset={off}", "rel": rel, "type": GEOJSON, "title": rel}
 
     links = [link("self", offset)]
     if offset + limit < page.number_matched:
@@ -170,10 +159,9 @@ def items(layer_id):
         links.append(link("prev", max(0, offset - limit)))
     links.append({"href": f"{root}/collections/{layer_id}", "rel": "collection", "type": JSON,
                   "title": layer.spec.title_en})
-    tail = orjson.dumps({"numberMatched": page.number_matched, "numberReturned": int(len(page.positions)),
-                         "timeStamp": layer.modified.isoformat().replace("+00:00", "Z"), "links": links})
-    body = b'{"type":"FeatureCollection","features":[' + b",".join(fragments[p] for p in page.positions) + \
-        b"]," + tail[1:]
+    body = feature_collection([fragments[p] for p in page.positions.tolist()], {
+        "numberMatched": page.number_matched, "numberReturned": int(len(page.positions)),
+        "timeStamp": layer.modified.isoformat().replace("+00:00", "Z"), "links": links})
     return json_response(body, content_type=GEOJSON, etag=etag, headers=_crs_header(datum))
 
 
@@ -183,26 +171,24 @@ def item(layer_id, feature_id):
     layer = svc.layer(layer_id)
     check_params({"crs", "f"})
     check_format()
-    datum = q.ogc_datum(request.args.get("crs"), "crs")
+    datum = ITEM.parse_for(layer, feature_id, request.args, svc).datum
     pos = svc.feature_position(layer, feature_id)
     root = base_url()
-    feature = orjson.loads(layer.fragments(datum)[pos])
-    feature["links"] = [
+    etag = etag_for("item", layer.version, root, layer_id, feature_id, datum)
+    if not_modified(etag):
+        return json_response(b"", content_type=GEOJSON, etag=etag, headers=_crs_header(datum))
+    links = orjson.dumps([
         {"href": f"{root}/collections/{layer_id}/items/{feature_id}", "rel": "self", "type": GEOJSON},
         {"href": f"{root}/collections/{layer_id}", "rel": "collection", "type": JSON},
-    ]
-    return json_response(feature, content_type=GEOJSON, headers=_crs_header(datum),
-                         etag=etag_for("item", layer.version, root, layer_id, feature_id, datum))
+    ])
+    # the feature's fragment with "links" added last: the bytes of orjson.dumps({**feature, "links": links})
+    body = b'%s,"links":%s}' % (layer.fragments(datum)[pos][:-1], links)
+    return json_response(body, content_type=GEOJSON, headers=_crs_header(datum), etag=etag)
+
+
+_CRS_HEADERS = {"wgs84": {"Content-Crs": f"<{CRS84}>"}, "gcj02": {"X-Coordinate-System": "gcj02"},
+                "bd09": {"X-Coordinate-System": "bd09"}}
 
 
 def _crs_header(datum: str) -> dict:
-    return {"Content-Crs": f"<{CRS84}>"} if datum == "wgs84" else {"X-Coordinate-System": datum}
-
-
-def _bbox_to_wgs84(bbox, datum: str):
-    """A bbox given in GCJ-02/BD-09 as the WGS84 envelope of its converted corners."""
-    if datum == "wgs84":
-        return bbox
-    minx, miny, maxx, maxy = bbox
-    lon, lat = crs.to_wgs84([minx, minx, maxx, maxx], [miny, maxy, miny, maxy], datum)
-    return float(min(lon)), float(min(lat)), float(max(lon)), float(max(lat))
+    return _CRS_HEADERS[datum]

@@ -17,8 +17,9 @@ It tells the truth about what the server does, and schemathesis checks that it d
 from __future__ import annotations
 
 from ..core import query as q
+from ..serving.items import FORMATS as ITEM_FORMATS, ITEM, ITEMS
 
-FORMATS = ("json", "geojson", "application/json", "application/geo+json")
+FORMATS = ITEM_FORMATS
 OPENAPI_TYPE = "application/vnd.oai.openapi+json;version=3.0"
 STRICT = ("Query parameters this operation does not list, or a parameter given twice, are refused with 400.")
 FIELD_SCHEMAS = {"string": {"type": "string"}, "integer": {"type": "integer"}, "number": {"type": "number"},
@@ -65,29 +66,8 @@ def _responses(ok_description: str, schema: dict, content_type: str = "applicati
     return out
 
 
-COMMON = {
-    "bbox": _param(
-        "bbox", "Only features intersecting the box minLon,minLat,maxLon,maxLat (or the 6-number form with heights, "
-        "heights ignored), in bbox-crs (default CRS84 / WGS84). Longitudes must lie in [-180, 180], latitudes in "
-        "[-90, 90], each minimum at most its maximum (boxes across the antimeridian are not supported); other "
-        "boxes are refused with 400.",
-        {"type": "array", "oneOf": [{"minItems": 4, "maxItems": 4}, {"minItems": 6, "maxItems": 6}],
-         "items": {"type": "number"}}),
-    "bbox-crs": _param("bbox-crs", "Coordinate system of bbox: wgs84 (the default, = CRS84), gcj02 (Amap, Tencent), "
-                                   "bd09 (Baidu) or a CRS84 URI; exactly one of these values",
-                       {"type": "string", "enum": list(q.OGC_CRS_VALUES), "default": "wgs84"}),
-    "limit": _param("limit", f"Page size (default {q.ITEMS_DEFAULT_LIMIT}). A value above {q.ITEMS_MAX_LIMIT} is not "
-                             f"an error: it is served as {q.ITEMS_MAX_LIMIT}, as OGC API - Features requires (the "
-                             "self link shows the limit used)",
-                    {"type": "integer", "minimum": 1, "default": q.ITEMS_DEFAULT_LIMIT}),
-    "offset": _param("offset", "Number of matching features to skip (follow the next/prev links)",
-                     {"type": "integer", "minimum": 0, "maximum": q.MAX_OFFSET, "default": 0}),
-    "crs": _param("crs", "Output coordinates: wgs84 (the default, = CRS84), gcj02 (Amap, Tencent), bd09 (Baidu) or "
-                         "a CRS84 URI; exactly one of these values",
-                  {"type": "string", "enum": list(q.OGC_CRS_VALUES), "default": "wgs84"}),
-    "f": _param("f", "Output format: JSON (GeoJSON for features); exactly one of these values",
-                {"type": "string", "enum": list(FORMATS)}),
-}
+#: The parameters of the items and item operations, generated from their declarations (geoserver/serving/items.py).
+COMMON = {p.name: p.openapi() for p in ITEMS.params if p.name != "services"}
 
 
 def _nullable_fields(layer) -> set[str]:
@@ -146,10 +126,6 @@ def _collection_schema() -> dict:
 def build(svc, base_url: str) -> dict:
     """The OpenAPI document for ``svc``'s layers, with server URL ``base_url`` (the /ogc root)."""
     vocab_ids = list(svc.vocab.ids)
-    services_param = _param("services", "Only features offering all these services (comma-separated ids; Chinese "
-                                        "and English labels are understood too); an empty value or entry is refused",
-                            {"type": "array", "minItems": 1, "maxItems": len(vocab_ids),
-                             "items": {"type": "string", "enum": vocab_ids}})
     fmt = [COMMON["f"]]
     schemas = {
         "exception": {"type": "object", "required": ["code", "description"],
@@ -189,9 +165,7 @@ def build(svc, base_url: str) -> dict:
         filters = [_param(f.name, f"Only features whose {f.name} equals one of these comma-separated values"
                           + (" (Chinese name, code or English name)" if f.name == "district" else ""), TEXT)
                    for f in spec.public_fields if f.type in ("string", "integer", "boolean")]
-        item_params = [COMMON[k] for k in ("bbox", "bbox-crs", "limit", "offset", "crs", "f")] + filters
-        if any(f.type == "services" for f in spec.fields):
-            item_params.insert(4, services_param)
+        item_params = ITEMS.openapi_for(layer, vocab_ids=vocab_ids) + filters
         collection_schema = {"type": "object", "required": ["type", "features", "numberMatched", "numberReturned",
                                                             "timeStamp", "links"],
                              "properties": {"type": {"type": "string", "enum": ["FeatureCollection"]},
@@ -216,7 +190,7 @@ def build(svc, base_url: str) -> dict:
             "description": STRICT,
             "parameters": [_param("featureId", "Feature id (e.g. from an items page)", feature_id, required=True,
                                   where="path", **example),
-                           COMMON["crs"], COMMON["f"]],
+                           *ITEM.openapi_parameters()],
             "responses": _responses("A GeoJSON Feature", _ref(f"feature_{lid}"), "application/geo+json",
                                     not_found=True, long_uri=True)}}
     return {

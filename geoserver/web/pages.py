@@ -6,16 +6,11 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
 
-from ..core import query as q
-from ..core.catchment_query import COVERAGE_PARAMS
-from ..core.errors import InvalidQuery
-from ..core.planning import build_problem, parse_siting_request, sites_frame, solve
-from .analysis import coverage_from_args
+from ..core.planning import sites_frame
+from ..planning.coverage import PLANNING_PAGE
 from .http import check_params, folium_page_csp, tile_sources
 
 bp = Blueprint("pages", __name__)
-
-MAX_PAGE_K = 50
 
 
 def tiles_config() -> dict | None:
@@ -35,21 +30,10 @@ def tiles_config() -> dict | None:
 def planning_html(svc, payload: dict) -> str:
     """The planning page for plain query arguments (and the tiles configuration); runs in a planning process."""
     args, tiles = dict(payload["args"]), payload["tiles"]
-    if not args.get("minutes"):
-        args.setdefault("radius_m", "1000")
-    k = q.integer(q.text(args, "k", "10"), "k", 0, MAX_PAGE_K)
-    layer, result = coverage_from_args(svc, args)
-    gaps = svc.gaps(result)
-    sites = None
-    if k:
-        if result.catchment.network is not None:
-            raise InvalidQuery("the planning page proposes sites with straight-line catchments; drop network", "network")
-        body = {key: args[key] for key in ("layer", "radius_m", "minutes", "mode", "speed_kmh", "services", "open_at",
-                                           "demand", "cell_m") if args.get(key)}
-        body["k"] = k
-        req = parse_siting_request(body, svc)
-        plan = svc.cached(("page-plan", req), lambda: solve(svc, build_problem(svc, req)))
-        sites = sites_frame(plan)
+    req = PLANNING_PAGE.parse(args, svc)     # without radius_m or minutes: the layer spec's catchment_radius_m
+    page = PLANNING_PAGE.run(svc, req)
+    result, gaps, k = page.result, list(page.gaps), req.k
+    sites = sites_frame(page.plan) if page.plan is not None else None
     from ..render.assets import render_html
     from ..render.maps import planning_map
     return svc.cached(("page-html", svc.result_key(result), k, str(tiles)), lambda: render_html(planning_map(
@@ -60,7 +44,7 @@ def planning_html(svc, payload: dict) -> str:
 @bp.get("/planning")
 def planning():
     """Coverage of a layer with its gaps, and (k > 0) k proposed new suburban sites from the fast solver."""
-    check_params(COVERAGE_PARAMS | {"k"})
+    check_params(PLANNING_PAGE.http_names)
     from .heavy import client_of
     html = current_app.extensions["planning"].run(
         "planning", {"args": request.args.to_dict(), "tiles": tiles_config()}, client_of(request))

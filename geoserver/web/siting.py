@@ -12,7 +12,8 @@ from flask import Blueprint, current_app, request, url_for
 
 from ..core.errors import FeatureNotFound, GeoServerError
 from ..core.jobs import JobStore
-from ..core.planning import build_problem, estimate_seconds, parse_siting_request, solve
+from ..storage import open_jobs
+from ..planning.siting import SITING
 from .heavy import Busy, TooManyRequests, client_of
 from .http import json_body, json_response
 
@@ -33,23 +34,19 @@ def jobs() -> JobStore:
 
 def plan_body(svc, plan) -> dict:
     """The JSON answer: summary, proposed sites (GeoJSON) and before/after per district."""
-    features = [{"type": "Feature", "id": s["candidate_id"], "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
-                 "properties": s} for s in plan.sites]
-    return {"summary": plan.summary(),
-            "sites": {"type": "FeatureCollection", "features": features},
-            "districts": plan.district_rows(svc)}
+    return SITING.answer(svc, plan).to_dict()
 
 
 def siting_answer(svc, body) -> dict:
     """A siting request answered now ({"kind": "answer"}), or found to need a background job ({"kind": "job"}) or
     to be too large ({"kind": "too_large"}); runs in a planning process."""
-    req = parse_siting_request(body, svc)
-    problem = build_problem(svc, req)
-    estimate = estimate_seconds(problem)
+    req = SITING.parse(body, svc)
+    problem = SITING.problem(svc, req)
+    estimate = SITING.estimate_s(problem)
     if estimate > MAX_JOB_S:
         return {"kind": "too_large", "estimate_s": estimate}
     if estimate <= SYNC_MAX_S and not body.get("async"):
-        return {"kind": "answer", "body": orjson.dumps(plan_body(svc, solve(svc, problem)))}
+        return {"kind": "answer", "body": orjson.dumps(plan_body(svc, SITING.solve(svc, problem)))}
     return {"kind": "job", "estimate_s": round(estimate, 1),
             "summary": {"layer": req.layer, "k": req.k, "solver": req.solver, "estimate_s": round(estimate, 1),
                         "candidates": problem.candidates.size}}
@@ -59,7 +56,7 @@ def siting_answer(svc, body) -> dict:
 def siting():
     svc = service()
     body = json_body()
-    parse_siting_request(body, svc)          # a bad request is refused here, before it takes a planning slot
+    SITING.parse(body, svc)                  # a bad request is refused here, before it takes a planning slot
     pool = current_app.extensions["planning"]
     client = client_of(request)
     answer = pool.run("siting", body, client)
@@ -80,7 +77,8 @@ def siting():
         raise TooManyRequests(f"this client already has {limits.max_jobs_per_client} siting jobs running; wait for "
                               "them or cancel one", 60)
     job_id = store.create("siting", answer["summary"], owner=owner)
-    pool.start_job("siting_job", {"body": body, "job_id": job_id, "jobs_dir": str(store.folder)},
+    pool.start_job("siting_job", {"body": body, "job_id": job_id,
+                                         "jobs": current_app.extensions["jobs_locator"]},
                    on_failure=lambda message: store.update(job_id, state="failed", message=message))
     url = url_for("siting.job", job_id=job_id)
     return json_response({"job_id": job_id, "state": "running", "status_url": url,
@@ -94,7 +92,7 @@ def owner_of(client: str) -> str:
 
 def run_job(svc, payload: dict) -> None:
     """A background siting job: rebuild the problem, solve it, report through the job file (a planning process)."""
-    store = JobStore(payload["jobs_dir"])
+    store = open_jobs(payload["jobs"])
     job_id = payload["job_id"]
     last = [0.0]
 
@@ -105,8 +103,8 @@ def run_job(svc, payload: dict) -> None:
             store.update(job_id, progress=round(float(fraction), 4), message=str(message))
 
     try:
-        problem = build_problem(svc, parse_siting_request(payload["body"], svc))
-        plan = solve(svc, problem, progress=progress, cancel=lambda: store.cancel_requested(job_id))
+        problem = SITING.problem(svc, SITING.parse(payload["body"], svc))
+        plan = SITING.solve(svc, problem, progress=progress, cancel=lambda: store.cancel_requested(job_id))
         state = "cancelled" if plan.siting.status == "cancelled" else "done"
         store.update(job_id, state=state, progress=1.0, message=plan.siting.status, result=plan_body(svc, plan))
     except GeoServerError as exc:
