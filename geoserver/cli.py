@@ -22,8 +22,6 @@ import click
 def main(ctx, data_dir, layers_dir, database_url):
     """Shanghai union service map server."""
     ctx.obj = {"data_dir": data_dir, "layers_dir": layers_dir, "database_url": database_url}
-    if database_url:   # worker and planning processes started from here use the same store
-        os.environ["GEOSERVER_DATABASE_URL"] = database_url
 
 
 def _load_service(ctx):
@@ -81,6 +79,8 @@ def serve(ctx, host, port, workers, threads, reuse_port):
         os.environ.setdefault(key, value)
     os.environ["GEOSERVER_REQUEST_THREADS"] = str(threads)   # planning may hold at most half of them
     os.environ["GEOSERVER_DATA_DIR"] = str(svc.data_dir.resolve())
+    if ctx.obj.get("database_url"):   # a worker Granian builds afresh (not from the preloaded app) uses the same store
+        os.environ["GEOSERVER_DATABASE_URL"] = ctx.obj["database_url"]
     os.environ["GEOSERVER_LAYERS_DIR"] = str(svc.layers_dir.resolve())
     from . import wsgi
     wsgi.preload(svc)  # loaded once here: forked workers share it (copy-on-write) and start at once
