@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import keyword
+from functools import cached_property
 from dataclasses import dataclass, field, fields, make_dataclass
 from typing import Any, Callable, Mapping
 
@@ -82,7 +83,7 @@ class Param:
             raise ValueError(f"parameter {self.name}: unknown type {self.type!r} (one of {', '.join(TYPES)})")
 
     # .. names ..
-    @property
+    @cached_property   # computed once per declaration, not on every request
     def attr(self) -> str:
         """The Python name of the parameter (a request's field, a click function argument)."""
         name = self.name.replace("-", "_")
@@ -269,9 +270,9 @@ class Operation:
     what = "parameter"
     body_example = '{"layer": "stations"}'
 
-    @property
-    def names(self) -> set[str]:
-        return {p.name for p in self.params}
+    @cached_property
+    def names(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.params)
 
     @property
     def http_names(self) -> set[str]:

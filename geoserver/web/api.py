@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request
 
 from ..core import query as q
-from ..core.errors import GeoServerError, InvalidQuery
 from ..serving.nearest import NEAREST, NEAREST_BATCH
 from .http import GEOJSON, check_params, etag_for, feature_collection, json_body, json_response
 
@@ -48,13 +47,6 @@ def layers():
                          etag=etag_for("layers", *(lay.version for lay in svc.layers.values())))
 
 
-def _collection(features, query_point, extra=None) -> dict:
-    out = {"type": "FeatureCollection", "features": features, "numberReturned": len(features),
-           "query": query_point}
-    out.update(extra or {})
-    return out
-
-
 @bp.get("/api/nearest")
 def nearest_get():
     svc = service()
@@ -76,28 +68,5 @@ def nearest_batch():
     Each point gets its own FeatureCollection; a bad point gets an ``error`` instead, the others are answered.
     """
     svc = service()
-    body = json_body()
-    req = NEAREST_BATCH.parse(body, svc)     # fields declared in geoserver/serving/nearest.py
-    points, opts = req.points, req.options.as_dict()
-    results = []
-    for i, item in enumerate(points):
-        results.append(_answer_one(svc, i, item, opts))
-    return json_response({"layer": opts["layer"], "k": opts["k"], "crs": opts["datum"],
-                          "at": opts["at"].isoformat(timespec="seconds"), "results": results}, cache="no-store")
-
-
-def _answer_one(svc, i: int, item, opts) -> dict:
-    pid = None
-    try:
-        if isinstance(item, dict):
-            pid = item.get("id")
-            raw_lon, raw_lat = item.get("lon"), item.get("lat")
-        elif isinstance(item, (list, tuple)) and len(item) == 2:
-            raw_lon, raw_lat = item
-        else:
-            raise InvalidQuery("each point must be [lon, lat] or {id, lon, lat}", f"points[{i}]")
-        lon, lat = q.point(raw_lon, raw_lat, opts["datum"], f"points[{i}].lon", f"points[{i}].lat")
-        _, features = svc.nearest(q.NearestQuery(lon=lon, lat=lat, **opts))
-        return _collection(features, {"lon": float(raw_lon), "lat": float(raw_lat)}, {"index": i, "id": pid})
-    except GeoServerError as exc:
-        return {"index": i, "id": pid if isinstance(pid, (str, int)) else None, "error": exc.to_dict()}
+    req = NEAREST_BATCH.parse(json_body(), svc)     # fields declared in geoserver/serving/nearest.py
+    return json_response(NEAREST_BATCH.run(svc, req).to_dict(), cache="no-store")
