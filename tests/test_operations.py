@@ -264,3 +264,87 @@ def test_a_new_operation_is_one_class_with_a_generated_frozen_request(service):
     with pytest.raises(InvalidQuery, match="k must be at most 9, got 10"):
         echo.parse({"k": "10"}, service)
     assert [p["name"] for p in echo.openapi_parameters()] == ["layer", "k", "async"]
+
+
+# --- curation: the edit use case and the admin routes built on the declarations ------------------------------------
+def _station(**props) -> dict:
+    base = {"name": "人民广场驿站", "district": "黄浦区", "address": "人民大道1号", "services": ["water", "rest"],
+            "opening_hours": "24/7", "host_org": "黄浦区总工会"}
+    base.update(props)
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [121.47, 31.23]}, "properties": base}
+
+
+def test_edit_declares_layer_feature_id_data_version_and_feature(tiny_service):
+    from geoserver.core.errors import FeatureNotFound
+    from geoserver.core.manage import DataManager
+    from geoserver.curation.edit import EDIT, PreconditionFailed
+    from geoserver.web.errors import PreconditionFailed as WebPreconditionFailed, status_for
+
+    assert get("edit") is EDIT and WebPreconditionFailed is PreconditionFailed
+    assert [p.name for p in EDIT.params] == ["layer", "action", "feature_id", "if_match", "feature", "crs", "who"]
+    assert EDIT.param("action").choices == ("create", "replace", "delete")
+    assert EDIT.query_names("create") == EDIT.query_names("replace") == {"crs"}
+    assert EDIT.query_names("delete") == set()
+    assert EDIT.param("if_match").parse('W/"abc"') == "abc" and EDIT.param("if_match").parse("*") is None
+    assert status_for(PreconditionFailed("x")) == 412
+
+    m = DataManager(tiny_service)
+    version = tiny_service.layer("stations").version
+    with pytest.raises(InvalidQuery, match="unknown parameter 'colour'; accepted: action, crs, feature,"):
+        EDIT.parse({"layer": "stations", "action": "create", "colour": "red"}, m)
+    with pytest.raises(InvalidQuery, match="action must be create, replace or delete"):
+        EDIT.parse({"layer": "stations", "action": "patch"}, m)
+    with pytest.raises(FeatureNotFound):
+        EDIT.parse({"layer": "stations", "action": "delete", "feature_id": "NOPE"}, m)
+    with pytest.raises(PreconditionFailed) as stale:
+        EDIT.parse({"layer": "stations", "action": "delete", "feature_id": "A", "if_match": '"old"'}, m)
+    assert stale.value.parameter == "If-Match"
+    with pytest.raises(InvalidQuery) as not_geojson:
+        EDIT.parse({"layer": "stations", "action": "create", "feature": {"name": "x"}}, m)
+    assert not_geojson.value.parameter == "type"
+    with pytest.raises(InvalidQuery) as crs:
+        EDIT.parse({"layer": "stations", "action": "create", "feature": _station(), "crs": "gauss"}, m)
+    assert crs.value.parameter == "crs"
+
+    req = EDIT.parse({"layer": "stations", "action": "replace", "feature_id": "A", "if_match": f'"{version}"',
+                      "feature": lambda: _station(name="新名字"), "who": "tester"}, m)
+    assert (req.feature_id, req.expect_data_version, req.record["name"]) == ("A", version, "新名字")
+    with pytest.raises(FrozenInstanceError):
+        req.feature_id = "B"
+    result = EDIT.run(m, req)
+    assert result.to_dict()["change"]["updated"] == 1 and result.data_version != version
+    assert tiny_service.layer("stations").properties[tiny_service.layer("stations").position("A")]["name"] == "新名字"
+
+
+@pytest.mark.parametrize("method, path, accepted", [
+    ("post", "/api/admin/layers/stations/features", "crs"),
+    ("put", "/api/admin/layers/stations/features/A", "crs"),
+    ("delete", "/api/admin/layers/stations/features/A", ""),
+    ("post", "/api/admin/layers/stations/import",
+     "crs, dry_run, encoding, filename, geocode, mode, sheet, skip_invalid, source, source_layer"),
+    ("post", "/api/admin/layers/stations/geocode", ""),
+])
+def test_admin_routes_refuse_unknown_query_parameters_listing_the_declared_ones(tiny_service, method, path, accepted):
+    from geoserver.web import create_app
+
+    token = tiny_service.storage.tokens().add("alice")
+    client = create_app({}, service=tiny_service).test_client()
+    r = getattr(client, method)(f"{path}?colour=red", json=_station(),
+                                headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 400 and r.json["parameter"] == "colour"
+    assert r.json["description"] == f"unknown query parameter 'colour'; accepted: {accepted}"
+    assert tiny_service.layer("stations").count == 4
+
+
+def test_admin_import_and_geocode_parse_through_their_operations(tiny_service):
+    from geoserver.web import create_app
+
+    token = tiny_service.storage.tokens().add("alice")
+    client = create_app({}, service=tiny_service).test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    mode = client.post("/api/admin/layers/stations/import?mode=append&filename=a.csv", data=b"x", headers=auth)
+    assert mode.status_code == 400 and mode.json["description"] == "mode must be merge or replace"
+    flag = client.post("/api/admin/layers/stations/import?dry_run=maybe&filename=a.csv", data=b"x", headers=auth)
+    assert flag.status_code == 400 and flag.json["parameter"] == "dry_run"
+    body = client.post("/api/admin/layers/stations/geocode", json={"who": "mallory"}, headers=auth)
+    assert body.status_code == 400 and body.json["parameter"] == "body"

@@ -199,6 +199,8 @@ class ImportRequest:
     source_layer: str | None
     source: str | None
     who: str | None
+    filename: str | None = None     # the uploaded file's name (HTTP, a body that is the file itself)
+    geocode: bool = True            # start a geocoding job for the pending rows afterwards (HTTP)
 
 
 class Import(Operation):
@@ -218,13 +220,18 @@ class Import(Operation):
               Param("sheet", "str", "Worksheet of an XLSX file", "工作表", default_text="the first"),
               Param("source_layer", "str", "Layer of a GeoPackage with several", "源图层"),
               Param("source", "str", "Source recorded for rows without one", "来源", default_text="import:<file name>"),
-              WHO)
+              WHO,
+              Param("filename", "str", "Name of the uploaded file when the body is the file itself (not multipart)",
+                    "文件名", cli=False),
+              Param("geocode", "bool", "Start a geocoding job for the pending rows afterwards (when a geocoder is "
+                    "configured)", "导入后定位", default=True, cli=False))
 
     def build(self, values: dict, manager) -> ImportRequest:
         return ImportRequest(layer=_editable(manager, values["layer"]), file=values["file"], datum=values["crs"],
                              mode=values["mode"], dry_run=values["dry_run"], skip_invalid=values["skip_invalid"],
                              encoding=values["encoding"], sheet=values["sheet"], source_layer=values["source_layer"],
-                             source=values["source"], who=values["who"])
+                             source=values["source"], who=values["who"], filename=values["filename"],
+                             geocode=values["geocode"])
 
     def run(self, manager, request: ImportRequest, mapping: dict | None = None, data: bytes | None = None,
             progress=None):

@@ -345,7 +345,7 @@ class Operation:
 REGISTRY: dict[str, Operation] = {}
 #: The modules declaring operations, one per use case, in the folders of their sub-domain.
 USE_CASE_MODULES = ("geoserver.serving.nearest", "geoserver.serving.items", "geoserver.planning.coverage",
-                    "geoserver.planning.siting", "geoserver.curation.operations")
+                    "geoserver.planning.siting", "geoserver.curation.operations", "geoserver.curation.edit")
 
 
 def register(op: Operation) -> Operation:

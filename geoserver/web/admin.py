@@ -15,6 +15,7 @@ import re
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +26,13 @@ from ..core.auth import TokenStore
 from ..core.edit import EditConflict
 from ..core.data import split_services
 from ..core.errors import FeatureNotFound, GeoServerError, InvalidQuery
-from ..core.importer import ColumnMapper, ImportOptions
 from ..core.layers import PENDING
-from ..core.manage import DataManager, GeocoderNotConfigured, ImportRefused
+from ..core.manage import DataManager, GeocoderNotConfigured
 from ..core.store import StoreError, fault_point
-from ..core.tabular import GIS_SUFFIXES, TABLE_SUFFIXES, ImportFileError, RawTable, cell_text
-from ..curation.operations import EXPORT, HISTORY, ROLLBACK
-from .errors import Forbidden, PreconditionFailed, Unauthorized, UploadTooLarge, error_response
+from ..core.tabular import GIS_SUFFIXES, TABLE_SUFFIXES, ImportFileError
+from ..curation.edit import EDIT
+from ..curation.operations import EXPORT, GEOCODE, HISTORY, IMPORT, ROLLBACK
+from .errors import Forbidden, Unauthorized, UploadTooLarge, error_response
 from .http import check_params, json_body, json_response
 
 log = logging.getLogger(__name__)
@@ -187,18 +188,6 @@ def _layer_etag(layer) -> str:
     return f'"{layer.version}"'
 
 
-def _if_match(layer) -> str | None:
-    """The data version an If-Match header names (None without the header); 412 if it is not the current one."""
-    header = request.headers.get("If-Match")
-    if not header or header.strip() == "*":
-        return None
-    wanted = header.strip().removeprefix("W/").strip('"')
-    if wanted != layer.version:
-        raise PreconditionFailed(f"the layer changed: If-Match names version {wanted[:40]!r}, the current one is "
-                                 f"{layer.version!r}; read the feature again", "If-Match")
-    return wanted
-
-
 # --- routes ----------------------------------------------------------------------------------------------------------
 @bp.get("/layers")
 def layers():
@@ -274,126 +263,42 @@ def get_feature(layer, fid):
                          headers={"ETag": _layer_etag(lay)})
 
 
-def _feature_body() -> dict:
-    body = json_body(force=False)
-    if not isinstance(body, dict):
-        raise InvalidQuery("the body must be a JSON object: a GeoJSON Feature with a Point geometry and properties",
-                           "body")
-    if body.get("type") != "Feature":
-        raise InvalidQuery("the body must be a GeoJSON Feature (\"type\": \"Feature\")", "type")
-    geom = body.get("geometry")
-    coords = geom.get("coordinates") if isinstance(geom, dict) else None
-    if geom is not None and not (
-            isinstance(geom, dict) and geom.get("type") == "Point" and isinstance(coords, list) and len(coords) >= 2
-            and all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c)
-                    for c in coords[:2])):
-        raise InvalidQuery("geometry must be a GeoJSON Point with numeric [longitude, latitude], or null for a "
-                           "facility whose position is not known yet (stored as pending, 待定位)", "geometry")
-    props = body.get("properties")
-    if not isinstance(props, dict):
-        raise InvalidQuery("properties must be a JSON object", "properties")
-    return body
-
-
-def _check_feature(layer_id: str, body: dict, fid: str | None, mode: str):
-    """One feature through the same checks as an imported row; 422 with the problems if it is not valid."""
-    props = dict(body["properties"])
-    if fid is not None:
-        if "id" in props and str(props["id"]) != fid:
-            raise InvalidQuery(f"the id in the body ({str(props['id'])[:40]!r}) differs from the URL ({fid!r})", "id")
-        props["id"] = fid
-    elif body.get("id") is not None and "id" not in props:
-        props["id"] = body["id"]
-    placed_by = props.pop("location_source", None) or "admin"
-    if placed_by not in PLACED_BY:
-        raise InvalidQuery(f"location_source may be {', '.join(PLACED_BY)} (how staff set the position)",
-                           "location_source")
-    headers, cells = [], []
-    for key, value in props.items():
-        if isinstance(value, (dict,)):
-            raise InvalidQuery(f"property {str(key)[:40]!r} must be a value, not an object", str(key)[:40])
-        if isinstance(value, list):
-            value = ",".join(str(v) for v in value)
-        headers.append(str(key))
-        cells.append(cell_text(value))
-    point = tuple(body["geometry"]["coordinates"][:2]) if body["geometry"] is not None else None
-    table = RawTable(headers=headers, rows=[cells], row_numbers=[1], row_label="feature", points=[point])
-    opts = ImportOptions(datum=_datum(), mode=mode, source="admin", location_source=placed_by)
-    importer = manager().importer(layer_id)
-    report = importer.check(table, ColumnMapper(importer.spec), opts, "request")
-    unknown = report.ignored_columns
-    if unknown:
-        raise InvalidQuery(f"unknown properties {unknown[:5]}; fields: "
-                           f"{', '.join(f.name for f in importer.spec.fields)}", unknown[0][:40])
-    if report.errors:
-        raise ImportRefused("the feature is not valid: " + "; ".join(p.en for p in report.errors), report,
-                            "properties")
-    return report.records[0], report
-
-
-#: How staff set a position through this API: dragged a pin on the /admin map, typed coordinates, or any client.
-PLACED_BY = ("map", "typed", "admin")
-
-
-def _datum() -> str:
-    from ..core.crs import normalise_datum
-    try:
-        return normalise_datum(request.args.get("crs", "wgs84"))
-    except ValueError as exc:
-        raise InvalidQuery(str(exc), "crs") from None
-
-
 def _stored(layer_id: str, fid: str, change, status: int, headers: dict | None = None):
     lay = manager().service.layer(layer_id)
     body = {"feature": staff_feature(lay, fid), "change": change.summary(), "data_version": lay.version}
     return json_response(body, status=status, cache="no-store", headers={"ETag": _layer_etag(lay), **(headers or {})})
 
 
+def _edit(layer: str, action: str, fid: str | None = None):
+    """The edit operation (geoserver/curation/edit.py) on this request: its declared query parameters, the id in
+    the URL, the If-Match header and the JSON body (read only once the feature and its version are checked)."""
+    check_params(EDIT.query_names(action))
+    m = manager()
+    mapping = {**request.args.to_dict(), "layer": layer, "action": action, "feature_id": fid,
+               "if_match": request.headers.get("If-Match"), "who": _who()}
+    if action != "delete":
+        mapping["feature"] = lambda: json_body(force=False)
+    return EDIT.run(m, EDIT.parse(mapping, m), summary=_summary())
+
+
 @bp.post("/layers/<layer>/features")
 def create_feature(layer):
-    check_params({"crs"})
-    record, _ = _check_feature(layer, _feature_body(), None, "merge")
-    m = manager()
-    change = m.editor.apply(layer, upserts=[record], create_only=True, who=_who(), action="create",
-                            summary=_summary())
-    m.service.refresh(layer, force=True)
-    fid = change.added[0]  # the id may have been renumbered under the write lock
-    return _stored(layer, fid, change, 201, {"Location": f"/api/admin/layers/{layer}/features/{fid}"})
+    result = _edit(layer, "create")
+    fid = result.feature_id  # the id may have been renumbered under the write lock
+    return _stored(layer, fid, result.change, 201, {"Location": f"/api/admin/layers/{layer}/features/{fid}"})
 
 
 @bp.put("/layers/<layer>/features/<fid>")
 def replace_feature(layer, fid):
-    check_params({"crs"})
-    m = manager()
-    lay = m.service.layer(layer)
-    staff_feature(lay, fid)
-    expect = _if_match(lay)
-    record, _ = _check_feature(layer, _feature_body(), fid, "merge")
-    change = m.editor.apply(layer, upserts=[record], update_only=True, partial=False, who=_who(), action="update",
-                            summary=_summary(), expect_data_version=expect)
-    m.service.refresh(layer, force=True)
-    return _stored(layer, fid, change, 200)
+    result = _edit(layer, "replace", fid)
+    return _stored(layer, fid, result.change, 200)
 
 
 @bp.delete("/layers/<layer>/features/<fid>")
 def delete_feature(layer, fid):
-    check_params(set())
-    m = manager()
-    lay = m.service.layer(layer)
-    staff_feature(lay, fid)
-    expect = _if_match(lay)
-    change = m.editor.apply(layer, deletes=[fid], who=_who(), action="delete", summary=_summary(),
-                            expect_data_version=expect)
-    m.service.refresh(layer, force=True)
-    return json_response({"deleted": fid, "change": change.summary(),
-                          "data_version": m.service.layer(layer).version}, cache="no-store")
-
-
-def _flag(name: str, default: str = "false") -> bool:
-    value = request.args.get(name, default).strip().lower()
-    if value not in ("true", "false", "1", "0", "yes", "no"):
-        raise InvalidQuery(f"{name} must be true or false", name)
-    return value in ("true", "1", "yes")
+    result = _edit(layer, "delete", fid)
+    return json_response({"deleted": fid, "change": result.change.summary(), "data_version": result.data_version},
+                         cache="no-store")
 
 
 UPLOAD_CHUNK = 64 << 10
@@ -501,7 +406,7 @@ def _upload_suffix(name: str) -> str:
     return suffix
 
 
-def _receive_upload(body: UploadBody, folder: Path) -> tuple[str, Path]:
+def _receive_upload(body: UploadBody, folder: Path, filename: str | None) -> tuple[str, Path]:
     """(the user's file name, where it is now) of the uploaded file: a multipart field ``file`` or the raw body
     (``?filename=``), streamed to ``folder`` as it arrives."""
     if request.mimetype == "multipart/form-data":
@@ -533,7 +438,7 @@ def _receive_upload(body: UploadBody, folder: Path) -> tuple[str, Path]:
         name, received = upload.filename or "", upload.stream.path
         suffix = _upload_suffix(name)
     else:
-        name = request.args.get("filename", "")
+        name = filename or ""
         suffix = _upload_suffix(name)
         received = folder / "body"
         out = UploadFile(received)
@@ -559,15 +464,11 @@ def import_file(layer):
     The body (multipart field ``file``, or the file itself with ``?filename=``) is streamed to a temporary folder
     as it arrives, counted: 413 as soon as it passes GEOSERVER_ADMIN_MAX_UPLOAD_BYTES (never a partial import),
     503 if the server cannot store it (a full disk)."""
-    check_params({"crs", "mode", "dry_run", "skip_invalid", "filename", "encoding", "sheet", "source", "geocode"})
-    mode = request.args.get("mode", "merge")
-    if mode not in ("merge", "replace"):
-        raise InvalidQuery("mode must be merge or replace", "mode")
-    opts = ImportOptions(datum=_datum() if "crs" in request.args else None, encoding=request.args.get("encoding"),
-                         sheet=request.args.get("sheet"), source=request.args.get("source"), mode=mode)
-    dry_run, skip_invalid, geocode = _flag("dry_run"), _flag("skip_invalid"), _flag("geocode", "true")
-    upload = UploadBody(request.environ, _upload_limit())
+    check_params(IMPORT.http_names - {"layer"})     # declared in geoserver/curation/operations.py
     m = manager()
+    args = request.args.to_dict()
+    req = IMPORT.parse({**args, "layer": layer, "file": args.get("filename") or "upload", "who": _who()}, m)
+    upload = UploadBody(request.environ, _upload_limit())
     uploads = m.store.scratch_dir / "uploads"
     try:
         uploads.mkdir(parents=True, exist_ok=True)
@@ -576,16 +477,16 @@ def import_file(layer):
         raise _disk_error(exc) from exc
     with folder as tmp:
         try:
-            _, path = _receive_upload(upload, Path(tmp))
+            _, path = _receive_upload(upload, Path(tmp), req.filename)
         except OSError as exc:
             raise _disk_error(exc) from exc
         try:
-            outcome = m.import_file(layer, path, opts, who=_who(), dry_run=dry_run, skip_invalid=skip_invalid)
+            outcome = IMPORT.run(m, replace(req, file=str(path)))
         except OSError as exc:   # a temporary file of the import itself (StoreError covers the layer's files)
             raise _disk_error(exc) from exc
     body = outcome.to_dict()
     body["pending"] = m.service.layer(layer).pending_count
-    if not outcome.dry_run and body["pending"] and geocode and m.geocoder() is not None:
+    if not outcome.dry_run and body["pending"] and req.geocode and m.geocoder() is not None:
         body["geocode_job"] = _start_geocode_job(layer, retry_failed=False, dry_run=False)
     return json_response(body, cache="no-store")
 
@@ -690,13 +591,11 @@ def geocode_layer(layer):
     """Geocode the layer's pending rows in the background: 202 with the job's URL."""
     check_params(set())
     body = json_body(force=False) if request.data else {}
-    if not isinstance(body, dict) or set(body) - {"retry_failed", "dry_run"}:
+    fields = GEOCODE.http_names - {"layer"}     # declared in geoserver/curation/operations.py
+    if not isinstance(body, dict) or set(body) - fields:
         raise InvalidQuery('the body may be {"retry_failed": true|false, "dry_run": true|false}', "body")
-    flags = {k: body.get(k, False) for k in ("retry_failed", "dry_run")}
-    for k, v in flags.items():
-        if not isinstance(v, bool):
-            raise InvalidQuery(f"{k} must be true or false", k)
-    job = _start_geocode_job(layer, **flags)
+    req = GEOCODE.parse({**body, "layer": layer, "who": _who()}, manager())
+    job = _start_geocode_job(req.layer, retry_failed=req.retry_failed, dry_run=req.dry_run)
     return json_response(job, status=202, cache="no-store", headers={"Location": job["status_url"]})
 
 

@@ -13,6 +13,7 @@ from ..core.errors import DataError, FeatureNotFound, GeoServerError, LayerNotFo
 from ..core.manage import GeocoderNotConfigured, ImportRefused
 from ..core.network import NetworkError
 from ..core.store import AlreadyCurrent, StoreError, VersionNotFound
+from ..curation.edit import PreconditionFailed  # noqa: F401 - the admin API's 412 (the edit use case's)
 
 #: Domain errors of the core (which knows nothing of HTTP) and their statuses.
 STATUS: dict[type, int] = {
@@ -34,9 +35,6 @@ class Forbidden(GeoServerError):
     http_status = 403
 
 
-class PreconditionFailed(GeoServerError):
-    code = "PreconditionFailed"
-    http_status = 412
 
 
 class UploadTooLarge(GeoServerError):
