@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -38,7 +36,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, free_port, machine, our_server, run_wrk, wait_ready  # noqa: E402
+from common import ROOT, free_port, machine, our_server, run_wrk, stop_process_group, wait_ready  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 #: About 1 km x 1 km around People's Square.
@@ -59,13 +57,7 @@ def hello_server(workers: int = 2, threads: int = 8):
         wait_ready(url + "/", proc)
         yield url, proc
     finally:  # its own process group: the Granian main process and its workers
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        stop_process_group(proc)
 
 
 def cpu_seconds(proc) -> float:

@@ -67,13 +67,19 @@ def our_server(workers: int = 2, data_dir: str | None = None, extra_args: list[s
         wait_ready(url + "/healthz", proc)
         yield url, proc, time.perf_counter() - start
     finally:  # stop the server's own process group: the main process and its workers
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        stop_process_group(proc)
+
+
+def stop_process_group(proc) -> None:
+    """Stop a server started in its own session: SIGTERM to its process group (main process and workers), SIGKILL
+    if it has not ended within 15 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
