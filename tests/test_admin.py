@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from geoserver.cli import main
-from geoserver.core.auth import TokenStore, digest, tokens_path
+from geoserver.core.auth import digest
 from geoserver.web import create_app
 
 ORIGIN = "https://admin.union.example"

@@ -7,11 +7,9 @@ regression fails the test instead of exhausting the machine.
 
 from __future__ import annotations
 
-import os
 import resource
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 import json
@@ -22,7 +20,7 @@ from scipy.spatial import cKDTree
 from geoserver.core.catchment_query import parse_catchment
 from geoserver.core.service import GeoService
 from geoserver.web import create_app
-from geoserver.web.heavy import Limits, PlanningPool
+from geoserver.web.heavy import Limits
 from tests.conftest import start_server, stop_server
 
 

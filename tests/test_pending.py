@@ -13,8 +13,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
-import orjson
 import pytest
 from click.testing import CliRunner
 

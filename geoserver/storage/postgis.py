@@ -448,10 +448,11 @@ class PostgisStorage(Storage):
         return self._version_of(row)
 
     def _version_content(self, layer_id: str, number: int) -> bytes:
-        self.version(layer_id, number)
         with self.connection("reading the history") as conn:
             row = conn.execute("SELECT content FROM geoserver.versions WHERE layer = %s AND number = %s",
                                (layer_id, number)).fetchone()
+        if row is None:
+            self.version(layer_id, number)   # raises VersionNotFound naming the versions there are
         return zlib.decompress(bytes(row[0]))
 
     def rollback(self, spec, vocab, number: int, *, who: str):

@@ -12,10 +12,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from ...core.siting import mclp, min_sites_for_target
+
 SOLVERS: dict[str, "Solver"] = {}
 
 
 class Solver:
+    """A solver of ``core.siting`` (by ``name``); a solver implemented elsewhere overrides both methods."""
+
     name: str = ""
     #: a few words for messages: "fast (greedy with swaps)"
     label: str = ""
@@ -23,11 +27,13 @@ class Solver:
 
     def cover_k(self, coverage, weights, already_covered, k: int, *, time_limit_s: float, progress=None,
                 cancel=None):
-        raise NotImplementedError
+        return mclp(coverage, weights, already_covered, k, solver=self.name, time_limit_s=time_limit_s,
+                    progress=progress, cancel=cancel)
 
     def reach_target(self, coverage, weights, already_covered, target_fraction: float, *, time_limit_s: float,
                      progress=None, cancel=None):
-        raise NotImplementedError
+        return min_sites_for_target(coverage, weights, already_covered, target_fraction, solver=self.name,
+                                    time_limit_s=time_limit_s, progress=progress, cancel=cancel)
 
 
 def register(cls):
