@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..core.errors import GeoServerError
 from ..core.service import GeoService
+from .fastlane import FastLane, enabled as fast_lane_enabled
 from .http import GeoRequest, GzipCache, finish, json_response, static_file
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
                       GEOCODER_KEY=os.environ.get("GEOSERVER_GEOCODER_KEY"),
                       GEOCODER_URL=os.environ.get("GEOSERVER_GEOCODER_URL"),
                       GEOCODER_QPS=os.environ.get("GEOSERVER_GEOCODER_QPS"),
-                      GEOCODER_TIMEOUT_S=os.environ.get("GEOSERVER_GEOCODER_TIMEOUT_S"))
+                      GEOCODER_TIMEOUT_S=os.environ.get("GEOSERVER_GEOCODER_TIMEOUT_S"),
+                      # the hot reads answered without Flask's request machinery (fastlane.py); same answers
+                      FAST_LANE=fast_lane_enabled())
     if test_config:
         app.config.update(test_config)
     app.extensions["geoservice"] = service or GeoService(app.config["DATA_DIR"], app.config["LAYERS_DIR"])
@@ -112,4 +115,6 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
         return json_response({"code": "ServerError", "description": "internal error; it has been logged"},
                              status=500, cache="no-store")
 
+    if app.config["FAST_LANE"]:
+        app.wsgi_app = FastLane(app.wsgi_app, app.extensions["geoservice"], gzip_cache)
     return app

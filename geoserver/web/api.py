@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request
 
-from ..core import query as q
 from ..serving.nearest import NEAREST, NEAREST_BATCH
-from .http import GEOJSON, check_params, etag_for, feature_collection, json_body, json_response
+from .http import (GEOJSON, Answer, answer_response, check_params, etag_for, feature_collection, json_body,
+                   json_response)
 
 bp = Blueprint("api", __name__)
 
@@ -47,18 +47,19 @@ def layers():
                          etag=etag_for("layers", *(lay.version for lay in svc.layers.values())))
 
 
+def nearest_answer(svc, args) -> Answer:
+    """``GET /api/nearest`` for query arguments ``args`` (also answered by the fast lane, fastlane.py)."""
+    check_params(NEAREST_PARAMS, args=args)
+    req = NEAREST.parse(args, svc)      # parameters declared in geoserver/serving/nearest.py
+    opts = req.options
+    _, features = svc.nearest_json(opts.query(req.lon, req.lat))
+    qp = {"lon": req.given[0], "lat": req.given[1], "crs": opts.datum, "at": opts.at.isoformat(timespec="seconds")}
+    return Answer(feature_collection(features, {"numberReturned": len(features), "query": qp}), GEOJSON, "no-cache")
+
+
 @bp.get("/api/nearest")
 def nearest_get():
-    svc = service()
-    args = request.args
-    check_params(NEAREST_PARAMS)
-    req = NEAREST.parse(args, svc)      # parameters declared in geoserver/serving/nearest.py
-    opts, lon, lat = req.options.as_dict(), req.lon, req.lat
-    _, features = svc.nearest_json(q.NearestQuery(lon=lon, lat=lat, **opts))
-    qp = {"lon": float(args["lon"]), "lat": float(args["lat"]), "crs": opts["datum"],
-          "at": opts["at"].isoformat(timespec="seconds")}
-    return json_response(feature_collection(features, {"numberReturned": len(features), "query": qp}),
-                         content_type=GEOJSON, cache="no-cache")
+    return answer_response(nearest_answer(service(), request.args))
 
 
 @bp.post("/api/nearest")

@@ -13,8 +13,8 @@ from flask import Blueprint, current_app, request
 from ..core.errors import InvalidQuery
 from ..serving.items import FORMATS as FORMAT_VALUES, ITEM, ITEMS, queryables
 from . import openapi
-from .http import (GEOJSON, JSON, check_params, etag_for, feature_collection, host_url, json_response,
-                   not_modified)
+from .http import (GEOJSON, JSON, Answer, answer_response, check_params, etag_for, feature_collection, host_url,
+                   json_response, not_modified)
 
 bp = Blueprint("ogc", __name__, url_prefix="/ogc")
 
@@ -25,6 +25,7 @@ CONFORMANCE = [
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 ITEMS_PARAMS = ITEMS.http_names
+ITEM_PARAMS = ITEM.http_names
 FORMATS = set(FORMAT_VALUES)
 
 
@@ -36,9 +37,9 @@ def base_url() -> str:
     return host_url().rstrip("/") + bp.url_prefix
 
 
-def check_format() -> None:
+def check_format(args=None) -> None:
     """``f``, when given, must be exactly one of the formats the API document lists."""
-    f = request.args.get("f")
+    f = (request.args if args is None else args).get("f")
     if f is not None and f not in FORMATS:
         raise InvalidQuery(f"unsupported format f={f[:40]!r}; this API serves json (GeoJSON for features): "
                            f"f={', '.join(openapi.FORMATS)}", "f")
@@ -129,21 +130,21 @@ def collection(layer_id):
 
 @bp.get("/collections/<layer_id>/items")
 def items(layer_id):
-    svc = service()
+    return answer_response(items_answer(service(), layer_id, request.args, base_url(), request.environ))
+
+
+def items_answer(svc, layer_id: str, args, root: str, environ) -> Answer:
+    """One page of a collection's items (also answered by the fast lane, fastlane.py); ``root`` is /ogc's URL."""
     layer = svc.layer(layer_id)
     props = queryables(layer)
-    check_params(ITEMS_PARAMS | set(props))
-    check_format()
-    args = request.args
+    check_params(ITEMS_PARAMS | set(props), args=args)
+    check_format(args)
     req = ITEMS.parse_for(layer, args, svc)     # parameters declared in geoserver/serving/items.py
-    datum, limit, offset, bbox = req.datum, req.limit, req.offset, req.bbox
-    services, filters = req.services, req.filters
-
-    root = base_url()
+    datum, limit, offset = req.datum, req.limit, req.offset
     etag = etag_for("items", layer.version, layer.modified, root, layer_id, sorted(args.items(multi=True)))
-    if not_modified(etag):   # the client has this page: no query, no body
-        return json_response(b"", content_type=GEOJSON, etag=etag, headers=_crs_header(datum))
-    page = svc.items(layer, bbox, filters, services, limit, offset)
+    if not_modified(etag, environ):   # the client has this page: no query, no body
+        return Answer(b"", GEOJSON, etag=etag, headers=_CRS_HEADERS[datum])
+    page = svc.items(layer, req.bbox, req.filters, req.services, limit, offset)
     fragments = layer.fragments(datum)
     # the links' query: the request's parameters but offset and limit (encoded once), then limit and offset
     here = urlencode({k: v for k, v in args.items() if k not in ("offset", "limit")})
@@ -162,33 +163,33 @@ def items(layer_id):
     body = feature_collection([fragments[p] for p in page.positions.tolist()], {
         "numberMatched": page.number_matched, "numberReturned": int(len(page.positions)),
         "timeStamp": layer.modified.isoformat().replace("+00:00", "Z"), "links": links})
-    return json_response(body, content_type=GEOJSON, etag=etag, headers=_crs_header(datum))
+    return Answer(body, GEOJSON, etag=etag, headers=_CRS_HEADERS[datum])
 
 
 @bp.get("/collections/<layer_id>/items/<feature_id>")
 def item(layer_id, feature_id):
-    svc = service()
+    return answer_response(item_answer(service(), layer_id, feature_id, request.args, base_url(), request.environ))
+
+
+def item_answer(svc, layer_id: str, feature_id: str, args, root: str, environ) -> Answer:
+    """One feature by id (also answered by the fast lane, fastlane.py)."""
     layer = svc.layer(layer_id)
-    check_params({"crs", "f"})
-    check_format()
-    datum = ITEM.parse_for(layer, feature_id, request.args, svc).datum
+    check_params(ITEM_PARAMS, args=args)
+    check_format(args)
+    datum = ITEM.parse_for(layer, feature_id, args, svc).datum
     pos = svc.feature_position(layer, feature_id)
-    root = base_url()
     etag = etag_for("item", layer.version, root, layer_id, feature_id, datum)
-    if not_modified(etag):
-        return json_response(b"", content_type=GEOJSON, etag=etag, headers=_crs_header(datum))
+    if not_modified(etag, environ):
+        return Answer(b"", GEOJSON, etag=etag, headers=_CRS_HEADERS[datum])
     links = orjson.dumps([
         {"href": f"{root}/collections/{layer_id}/items/{feature_id}", "rel": "self", "type": GEOJSON},
         {"href": f"{root}/collections/{layer_id}", "rel": "collection", "type": JSON},
     ])
     # the feature's fragment with "links" added last: the bytes of orjson.dumps({**feature, "links": links})
     body = b'%s,"links":%s}' % (layer.fragments(datum)[pos][:-1], links)
-    return json_response(body, content_type=GEOJSON, headers=_crs_header(datum), etag=etag)
+    return Answer(body, GEOJSON, etag=etag, headers=_CRS_HEADERS[datum])
 
 
-_CRS_HEADERS = {"wgs84": {"Content-Crs": f"<{CRS84}>"}, "gcj02": {"X-Coordinate-System": "gcj02"},
-                "bd09": {"X-Coordinate-System": "bd09"}}
-
-
-def _crs_header(datum: str) -> dict:
-    return _CRS_HEADERS[datum]
+#: The header naming the coordinate system of an answer's coordinates, per datum.
+_CRS_HEADERS = {"wgs84": (("Content-Crs", f"<{CRS84}>"),), "gcj02": (("X-Coordinate-System", "gcj02"),),
+                "bd09": (("X-Coordinate-System", "bd09"),)}
