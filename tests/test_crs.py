@@ -95,3 +95,15 @@ def test_geodesic_distance_literal():
     # One minute of arc along the meridian at Shanghai's latitude is about 1,848 m on the WGS84 ellipsoid.
     d = float(crs.geodesic_distance_m(121.47, 31.2, 121.47, 31.2 + 1 / 60))
     assert d == pytest.approx(1848.0, abs=2.0)
+
+
+def test_one_point_projection_matches_pyproj_to_the_nanometre():
+    """to_metric_point (Krueger's series in Python, which keeps the GIL) gives pyproj's METRIC_CRS numbers."""
+    rng = np.random.default_rng(3)
+    lon = np.concatenate([rng.uniform(120.8, 122.3, 3000), rng.uniform(113.0, 130.0, 1000)])
+    lat = np.concatenate([rng.uniform(30.6, 31.95, 3000), rng.uniform(20.0, 42.0, 1000)])
+    x, y = crs.to_metric(lon, lat)
+    mine = np.array([crs.to_metric_point(a, b) for a, b in zip(lon.tolist(), lat.tolist())])
+    assert np.abs(mine[:, 0] - x).max() < 1e-6
+    assert np.abs(mine[:, 1] - y).max() < 1e-6
+    assert crs.to_metric_point(121.47, 31.2) == pytest.approx((500000.0, 0.0), abs=1e-6)

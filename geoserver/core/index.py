@@ -4,7 +4,11 @@
   refined with exact shapely intersection for non-point geometries; point layers use their points sorted by
   longitude instead (a slice by longitude, then a latitude test: a few numpy calls, where each R-tree query is
   several ctypes calls);
-* nearest-neighbour candidates for point layers: a k-d tree over METRIC_CRS coordinates in metres.
+* nearest-neighbour candidates for point layers, over METRIC_CRS coordinates in metres: a grid of precomputed
+  candidate lists (``PointGrid``) for the few candidates a rider's question needs, a k-d tree for anything larger.
+  The grid is one lookup and a few small numpy calls that keep the GIL; scipy's k-d tree releases it for every query, and in a server
+  whose request threads all want the GIL each release is a handover to another thread and back (a query costing
+  28 us of CPU alone cost 70 us with 8 threads busy, measured with benchmarks/gil_contention.py).
 """
 
 from __future__ import annotations
@@ -53,9 +57,10 @@ class SpatialIndex:
             self._lon_sorted = self.lon[self._by_lon]
             x, y = crs.to_metric(self.lon, self.lat)
             self._kdtree = cKDTree(np.column_stack([x, y]).reshape(-1, 2))
+            self._grid = PointGrid(self._kdtree) if self.size else None
         else:
             self.lon = self.lat = None
-            self._kdtree = None
+            self._kdtree = self._grid = None
 
     def bbox(self, minx: float, miny: float, maxx: float, maxy: float) -> np.ndarray:
         """Sorted positions of geometries intersecting the WGS84 box (edges included)."""
@@ -83,6 +88,10 @@ class SpatialIndex:
         k = min(k, self.size)
         if k == 0:
             return np.empty(0), np.empty(0, dtype=np.int64)
+        if k <= PointGrid.K:
+            found = self._grid.nearest(x, y, k, upper_m)
+            if found is not None:
+                return found
         dist, pos = self._kdtree.query((x, y), k=k, distance_upper_bound=upper_m)
         if k == 1:
             dist, pos = np.atleast_1d(dist), np.atleast_1d(pos)
@@ -90,3 +99,66 @@ class SpatialIndex:
             return dist, pos
         found = np.isfinite(dist)
         return dist[found], pos[found]
+
+
+
+class PointGrid:
+    """For each cell of a square METRIC_CRS grid over a point layer, every point that can be among the ``K``
+    nearest of a query anywhere in that cell: the K nearest of a query need one lookup and one small distance
+    computation.
+
+    Why it is exact: for a query q in a cell with centre o and half-diagonal h, the K nearest points of o lie within
+    d_K(o) + |q - o| of q, so q's K nearest lie within d_K(o) + h of q, hence within d_K(o) + 2h of o. A cell's list
+    holds every point within d_K(o) + 2h (+1 mm for rounding) of its centre. Built once per layer version (a ball
+    query per cell); about K + 10 points per cell, 2 cells per point of the layer (stations: 3,400 points, 7,000 cells,
+    about 2.5 MB).
+    """
+
+    #: Queries for more neighbours (k > 12 with the nearest search's margin) go to the k-d tree.
+    K = 24
+    #: Cells: about this many per point over the layer's extent, each side at least MIN_CELL_M, at most MAX_CELLS.
+    CELLS_PER_POINT = 2
+    MIN_CELL_M = 100.0
+    MAX_CELLS = 1_000_000
+
+    def __init__(self, tree):
+        data = tree.data
+        n = len(data)
+        self.k = min(self.K, n)
+        self.px = np.ascontiguousarray(data[:, 0])
+        self.py = np.ascontiguousarray(data[:, 1])
+        self.x0, self.y0 = float(self.px.min()), float(self.py.min())
+        width, height = float(self.px.max()) - self.x0, float(self.py.max()) - self.y0
+        area = max(width * height, 1.0)
+        cell = max((area / (self.CELLS_PER_POINT * n)) ** 0.5, self.MIN_CELL_M)
+        cell = max(cell, (area / self.MAX_CELLS) ** 0.5 * 1.01)
+        self.cell = cell
+        self.nx, self.ny = int(width // cell) + 1, int(height // cell) + 1
+        gx, gy = np.meshgrid(self.x0 + (np.arange(self.nx) + 0.5) * cell, self.y0 + (np.arange(self.ny) + 0.5) * cell)
+        centres = np.column_stack([gx.ravel(), gy.ravel()])
+        kth, _ = tree.query(centres, k=[self.k])
+        lists = tree.query_ball_point(centres, kth[:, 0] + cell * 2 ** 0.5 + 1e-3)
+        lengths = np.fromiter((len(found) for found in lists), dtype=np.int64, count=len(lists))
+        self.starts = np.concatenate([[0], np.cumsum(lengths)]).tolist()
+        # positions as intp: indexing with a narrower integer type makes numpy cast, and release the GIL to do it
+        self.candidates = np.fromiter((p for found in lists for p in found), dtype=np.intp, count=int(lengths.sum()))
+
+    def nearest(self, qx: float, qy: float, k: int, upper_m: float = np.inf):
+        """(distances, positions) of the k nearest points within ``upper_m``, nearest first (ties by position);
+        None when this grid cannot say (k above K, a query outside the layer's extent): ask the k-d tree."""
+        if k > self.k:
+            return None
+        ix, iy = (qx - self.x0) / self.cell, (qy - self.y0) / self.cell
+        if not (0.0 <= ix < self.nx and 0.0 <= iy < self.ny):
+            return None
+        c = int(iy) * self.nx + int(ix)
+        cand = self.candidates[self.starts[c]:self.starts[c + 1]]
+        dist = np.hypot(self.px[cand] - qx, self.py[cand] - qy)
+        # sorted in Python: numpy's sorts release the GIL (see the module docstring)
+        if len(dist) > k:   # those up to the k-th distance (ties included), then by (distance, position)
+            keep = dist <= sorted(dist.tolist())[k - 1]
+            cand, dist = cand[keep], dist[keep]
+        best = sorted(zip(dist.tolist(), cand.tolist()))[:k]
+        if upper_m != np.inf:
+            best = [b for b in best if b[0] <= upper_m]
+        return np.array([d for d, _ in best], dtype=float), np.array([p for _, p in best], dtype=np.int64)
