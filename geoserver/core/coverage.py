@@ -189,10 +189,9 @@ def _round(value):
     return None if value is None else round(value, 1)
 
 
-def compute_coverage(service, layer_id: str, catchment: Catchment, demand: Demand, services=(),
-                     open_at=None) -> CoverageResult:
-    """Which demand is covered by ``layer_id``'s facilities (filtered by services / opening time)."""
-    layer = service.point_layer(layer_id)
+def facility_positions(service, layer, services=(), open_at=None) -> tuple[np.ndarray, int]:
+    """The positions of a layer's facilities that count (offering ``services``, open at ``open_at``), and how many
+    were left out because their opening hours are unknown (0 without ``open_at``)."""
     positions = np.arange(layer.count)
     unknown_hours = 0
     if services:
@@ -201,6 +200,14 @@ def compute_coverage(service, layer_id: str, catchment: Catchment, demand: Deman
         if layer.hours is not None:   # facilities whose hours are unknown are not counted as open: say how many
             unknown_hours = int(layer.hours.unknown_mask(positions).sum())
         positions = positions[service.filter_mask(layer, positions, (), open_at)]
+    return positions, unknown_hours
+
+
+def compute_coverage(service, layer_id: str, catchment: Catchment, demand: Demand, services=(),
+                     open_at=None) -> CoverageResult:
+    """Which demand is covered by ``layer_id``'s facilities (filtered by services / opening time)."""
+    layer = service.point_layer(layer_id)
+    positions, unknown_hours = facility_positions(service, layer, services, open_at)
     fac_lon, fac_lat = layer.index.lon[positions], layer.index.lat[positions]
     if catchment.network is not None:
         found = catchment.network.nearest_source(fac_lon, fac_lat, demand.lon, demand.lat)

@@ -7,7 +7,8 @@ import orjson
 from flask import Blueprint, current_app, request
 
 from ..planning.coverage import COVERAGE, GAPS
-from .http import GEOJSON, check_params, json_response
+from ..planning.scenario import SCENARIO
+from .http import GEOJSON, check_params, json_body, json_response
 
 bp = Blueprint("analysis", __name__)
 
@@ -38,3 +39,18 @@ def coverage():
 def gaps():
     check_params(GAPS.http_names)
     return json_response(planning("gaps"), content_type=GEOJSON, cache="no-cache")
+
+
+def scenario_body(svc, body: dict) -> bytes:
+    """The /api/coverage/scenario answer (JSON bytes) for a JSON body; runs in a planning process."""
+    return orjson.dumps(SCENARIO(svc, body).to_dict())
+
+
+@bp.post("/api/coverage/scenario")
+def scenario():
+    """What if: coverage before and after adding sites, removing or moving stations (geoserver/planning/scenario.py)."""
+    from .heavy import client_of
+    body = json_body()
+    SCENARIO.parse(body, current_app.extensions["geoservice"])   # a bad request is refused before it takes a slot
+    return json_response(current_app.extensions["planning"].run("scenario", body, client_of(request)),
+                         cache="no-store")

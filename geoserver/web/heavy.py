@@ -135,7 +135,8 @@ def _child_run(op: str, payload):
 def operations() -> dict:
     """Operation name -> function(service, payload) returning a picklable answer (the same in both modes)."""
     from . import analysis, pages, siting
-    return {"coverage": analysis.coverage_body, "gaps": analysis.gaps_body, "planning": pages.planning_html,
+    return {"coverage": analysis.coverage_body, "gaps": analysis.gaps_body, "scenario": analysis.scenario_body,
+            "planning": pages.planning_html,
             "siting": siting.siting_answer, "siting_job": siting.run_job}
 
 
