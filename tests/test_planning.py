@@ -190,3 +190,19 @@ def test_cli_plan_bad_input_is_one_line(tmp_path):
     assert result.exit_code == 1
     assert "Error: unknown district '火星区' (districts)" in result.output
     assert "Traceback" not in result.output
+
+
+def test_exact_siting_goes_to_a_background_job_unless_it_is_clearly_small(app, tmp_path):
+    """An exact (MILP) run is hard to foresee: it is answered at once only when its estimate is within 2 s (here:
+    a 2 s time limit), and then the solver stops by the 10 s a request may take; otherwise a job (202)."""
+    client = create_app({"JOBS_DIR": str(tmp_path)}, service=app.extensions["geoservice"]).test_client()
+    small = {"k": 3, "radius_m": 1000, "districts": ["崇明区"], "spacing_m": 3000, "solver": "exact"}
+    r = client.post("/api/siting", json=small)
+    assert r.status_code == 202 and r.json["estimate_s"] > 2
+    state = wait_job(client, r.headers["Location"], timeout_s=120)
+    assert state["state"] == "done" and state["result"]["summary"]["sites"] == 3
+    r = client.post("/api/siting", json={**small, "time_limit_s": 2})
+    assert r.status_code == 200
+    assert r.json["summary"]["solver"].startswith("milp") and r.json["summary"]["sites"] == 3
+    # the fast solver still answers at once
+    assert client.post("/api/siting", json={**small, "solver": "fast"}).status_code == 200

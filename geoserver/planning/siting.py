@@ -8,7 +8,7 @@ The instance is built and solved by ``core.planning``; the solver is a registere
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 import shapely
@@ -154,7 +154,11 @@ class Siting(Operation):
     def estimate_s(self, problem) -> float:
         return core_planning.estimate_seconds(problem)
 
-    def solve(self, service, problem, progress=None, cancel=None) -> PlanResult:
+    def solve(self, service, problem, progress=None, cancel=None, time_limit_s: float | None = None) -> PlanResult:
+        """Solve with the request's solver; ``time_limit_s`` lowers the request's own limit (answers given at
+        once stop by then)."""
+        if time_limit_s is not None and time_limit_s < problem.request.time_limit_s:
+            problem = replace(problem, request=replace(problem.request, time_limit_s=time_limit_s))
         return core_planning.solve(service, problem, progress=progress, cancel=cancel,
                                    solver=solvers.get(problem.request.solver))
 
