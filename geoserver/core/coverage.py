@@ -224,6 +224,27 @@ def compute_coverage(service, layer_id: str, catchment: Catchment, demand: Deman
                           distance_m=dist, nearest_facility=nearest, covered=covered, filters=filters)
 
 
+def demand_sensitivity(service, result) -> dict:
+    """How much the city-wide coverage depends on the demand model: the covered share under each of
+    ``SENSITIVITY_MODELS`` (the same cells and catchments, other weights). Grid demand only."""
+    from .demand import SENSITIVITY_MODELS, model_weights
+
+    demand = result.demand
+    if demand.cell_m is None or not demand.name.startswith("grid"):
+        return {"applies": False, "note": "demand from a file: its weights are data, not a model"}
+    rows = []
+    for label, sigma in SENSITIVITY_MODELS:
+        weights = service.cached(("model-weights", demand.name, sigma), lambda s=sigma: model_weights(service, demand, s))
+        total = float(weights.sum())
+        rows.append({"model": label, "sigma_m": sigma,
+                     "covered_pct": round(100 * float(weights[result.covered].sum()) / total, 2) if total else None})
+    values = [r["covered_pct"] for r in rows if r["covered_pct"] is not None]
+    low, high = min(values), max(values)
+    return {"applies": True, "models": rows, "covered_pct_range": [low, high],
+            "note": f"city-wide coverage is {low:.1f}-{high:.1f} % depending on how the census population is spread "
+                    "within districts (demand model); compare sites and districts, not the last decimal"}
+
+
 @dataclass(frozen=True)
 class Gap:
     """A connected uncovered area: merged grid cells (WGS84 polygon) and the demand in it."""

@@ -107,9 +107,12 @@ def grid_demand(service, cell_m: float = 200.0) -> Demand:
                   description=f"census 2020 population on a {cell_m:g} m grid. " + MODEL_NOTE)
 
 
-def _district_weights(d, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """Census population of one district spread over its cells: rural evenly, urban around town centres."""
+def _district_weights(d, X: np.ndarray, Y: np.ndarray, sigma_m: float | None = URBAN_SIGMA_M) -> np.ndarray:
+    """Census population of one district spread over its cells: rural evenly, urban around town centres (Gaussian
+    kernels of ``sigma_m``; None: everyone evenly)."""
     population = float(d["population_2020"])
+    if sigma_m is None:
+        return np.full(len(X), population / len(X))
     urban = float(d["urban_population_2020"])
     centres = TOWN_CENTRES.get(d["id"], [])
     rural_share = np.full(len(X), (population - urban) / len(X))
@@ -118,7 +121,7 @@ def _district_weights(d, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
     kernel = np.zeros(len(X))
     for lon, lat, w in centres:
         cx, cy = crs.to_metric(lon, lat)
-        kernel += w * np.exp(-((X - cx) ** 2 + (Y - cy) ** 2) / (2 * URBAN_SIGMA_M**2))
+        kernel += w * np.exp(-((X - cx) ** 2 + (Y - cy) ** 2) / (2 * sigma_m**2))
     if kernel.sum() <= 0:
         return np.full(len(X), population / len(X))
     return rural_share + urban * kernel / kernel.sum()
@@ -167,3 +170,20 @@ def load_demand(service, path: str | Path, weight_column: str | None = None, nam
     return Demand(name=name or path.stem, x=np.asarray(x), y=np.asarray(y), lon=lon, lat=lat,
                   weight=weight.to_numpy(float), district_code=assign_districts(service.layer("districts"), lon, lat), cell_m=None,
                   description=f"{path.name}, weight column {column!r}")
+
+
+#: The demand models a coverage figure is also computed under, to say how much it depends on the model: the urban
+#: population around town centres with narrower and wider kernels, and everyone spread evenly over each district.
+SENSITIVITY_MODELS = (("sigma 1.5 km", 1500.0), ("sigma 3 km (the model used)", URBAN_SIGMA_M),
+                      ("sigma 6 km", 6000.0), ("uniform within each district", None))
+
+
+def model_weights(service, demand: Demand, sigma_m: float | None) -> np.ndarray:
+    """The grid demand's cells weighted by the census model with another kernel width (None: uniform)."""
+    districts = service.layer("districts").gdf
+    out = np.zeros(demand.size)
+    for _, d in districts.iterrows():
+        mask = demand.district_code == d["id"]
+        if mask.any():
+            out[mask] = _district_weights(d, demand.x[mask], demand.y[mask], sigma_m)
+    return out

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..core import query as q
 from ..core.catchment_query import parse_catchment
-from ..core.coverage import MAX_MINUTES, MAX_RADIUS_M, SPEEDS_KMH, Catchment
+from ..core.coverage import MAX_MINUTES, MAX_RADIUS_M, SPEEDS_KMH, Catchment, demand_sensitivity
 from ..core.demand import MAX_CELL_M, MIN_CELL_M
 from ..core.errors import InvalidQuery, LayerNotFound
 from ..operations import Operation, Param, register
@@ -95,6 +95,7 @@ class CoverageAnswer:
     districts: tuple
     sample_data: bool
     runtime_s: float
+    sensitivity: dict | None = None     # demand_sensitivity(): the covered share under other demand models
 
     def describe(self) -> dict:
         result, c = self.result, self.result.catchment
@@ -111,7 +112,8 @@ class CoverageAnswer:
         }
 
     def to_dict(self) -> dict:
-        return {**self.describe(), "totals": self.result.totals(), "districts": list(self.districts)}
+        return {**self.describe(), "totals": self.result.totals(), "districts": list(self.districts),
+                "demand_sensitivity": self.sensitivity}
 
 
 class Coverage(Operation):
@@ -139,7 +141,7 @@ class Coverage(Operation):
         result = self.result(service, request)
         rows = tuple(result.by_district(service.layer("districts")))
         return CoverageAnswer(result, rows, service.layer(request.layer).has_sample_data,
-                              time.perf_counter() - started)
+                              time.perf_counter() - started, demand_sensitivity(service, result))
 
 
 @dataclass(frozen=True)

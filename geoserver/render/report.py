@@ -441,7 +441,19 @@ def _sources(service, coverage_result) -> str:
             f"<dt>设施 Facilities</dt><dd>{fac}</dd></dl>")
 
 
-def _method(coverage_result, heat_text: str) -> str:
+def _sensitivity(sens: dict | None) -> str:
+    """The demand-model sensitivity of the city-wide figure, as a definition list entry (nothing for file demand)."""
+    if not sens or not sens.get("applies"):
+        return ""
+    low, high = sens["covered_pct_range"]
+    rows = "; ".join(f"{m['model']}: {m['covered_pct']:.1f} %" for m in sens["models"])
+    return (f"<dt>需求模型敏感性 Sensitivity to the demand model</dt><dd>全市覆盖率随人口在区内的分布假设在 "
+            f"{low:.1f}–{high:.1f} % 之间变化（{html.escape(rows)}）。City-wide coverage is {low:.1f}–{high:.1f} % "
+            "depending on how the census population is spread within districts: compare sites and districts, not "
+            "the last decimal.</dd>")
+
+
+def _method(coverage_result, heat_text: str, sensitivity: dict | None = None) -> str:
     e = html.escape
     filters = coverage_result.filters or {}
     ftxt = []
@@ -456,6 +468,7 @@ def _method(coverage_result, heat_text: str) -> str:
             f"<dt>服务范围 Catchment</dt><dd>{e(coverage_result.catchment.describe())}</dd>"
             f"<dt>需求模型 Demand</dt><dd>{e(coverage_result.demand.description)} "
             f"({coverage_result.demand.size:,} demand points)</dd>"
+            f"{_sensitivity(sensitivity)}"
             f"<dt>设施筛选 Facilities counted</dt><dd>{coverage_result.facilities:,} of layer "
             f"<code>{e(coverage_result.layer)}</code>{'; ' + e('; '.join(ftxt)) if ftxt else ' (all)'}</dd>"
             f"<dt>热力图 Heat layer</dt><dd>{e(heat_text)}</dd>"
@@ -532,7 +545,9 @@ def write_coverage_report(out_dir, service, coverage_result, gaps, *, title: str
 
 def _closing_sections(service, result, heat_description: str, names: list[str], generated) -> list[str]:
     """Method, data sources, file list and footer: the end of every report."""
-    return ["<h2>方法 Method</h2>", _method(result, heat_description),
+    from ..core.coverage import demand_sensitivity
+
+    return ["<h2>方法 Method</h2>", _method(result, heat_description, demand_sensitivity(service, result)),
             "<h2>数据来源 Data sources</h2>", _sources(service, result),
             "<h2>文件 Files</h2>", _files_list(names[1:]),
             f"<footer>geoserver · {html.escape(generated.isoformat())}</footer>"]
