@@ -315,8 +315,19 @@ def test_errors_name_the_file_and_the_problem(tmp_path, osm_file):
     ("car", {"highway": "cycleway"}, False, None),
     ("walk", {"highway": "primary", "oneway": "yes", "junction": "roundabout"}, True, (True, True)),
     ("walk", {"highway": "footway", "oneway:foot": "-1"}, True, (False, True)),
-    ("walk", {"highway": "trunk"}, True, (True, True)),
+    ("walk", {"highway": "trunk"}, False, None),                # even when the extract lacks foot tags
+    ("walk", {"highway": "trunk_link"}, False, None),
+    ("walk", {"highway": "trunk", "foot": "yes"}, True, (True, True)),
     ("walk", {"highway": "trunk", "motorroad": "yes"}, False, None),
+    ("walk", {"highway": "trunk", "motorroad": "yes", "foot": "yes"}, False, None),
+    ("walk", {"highway": "primary", "tunnel": "yes"}, False, None),  # a river-crossing road tunnel
+    ("walk", {"highway": "primary", "tunnel": "yes", "foot": "yes"}, True, (True, True)),
+    ("walk", {"highway": "residential", "tunnel": "yes"}, True, (True, True)),   # an underpass of a street
+    ("walk", {"highway": "footway", "tunnel": "yes"}, True, (True, True)),
+    ("walk", {"highway": "primary", "bridge": "yes"}, True, (True, True)),
+    ("walk", {"highway": "secondary", "tunnel": "building_passage"}, True, (True, True)),
+    ("ebike", {"highway": "secondary", "tunnel": "yes"}, False, None),
+    ("ebike", {"highway": "secondary", "tunnel": "yes", "bicycle": "yes"}, True, (True, True)),
     ("walk", {"highway": "motorway", "foot": "yes"}, False, None),
     ("walk", {"highway": "service", "access": "private", "foot": "yes"}, True, (True, True)),
     ("walk", {"highway": "steps"}, True, (True, True)),
@@ -405,3 +416,21 @@ def test_matches_brute_force_on_random_grids(sources, targets, oneway_bits, limi
         assert (i >= 0) == np.isfinite(d)
         if i >= 0:
             assert net.distance_to_nearest(slon[i], slat[i], tlon[j], tlat[j])[0] == pytest.approx(d, abs=1e-6)
+
+
+def test_walking_and_e_bikes_never_take_a_trunk_road_or_a_road_tunnel(tmp_path):
+    """A trunk road (no foot/bicycle tags, as extracts often are) and a primary-road tunnel run straight from A to
+    B; a street runs round: walking and e-bikes go round (2,000 m), cars take the trunk road (1,000 m)."""
+    nodes = {1: (0, 0), 2: (1000, 0), 3: (0, 500), 4: (1000, 500), 5: (0, -300), 6: (1000, -300)}
+    ways = [(1, [1, 2], {"highway": "trunk"}),
+            (2, [1, 3, 4, 2], {"highway": "residential"}),
+            (3, [5, 6], {"highway": "primary", "tunnel": "yes"}),
+            (4, [1, 5], {"highway": "residential"}), (5, [6, 2], {"highway": "residential"})]
+    path = tmp_path / "shortcut.osm"
+    path.write_text(osm_xml(nodes, ways), encoding="utf-8")
+    a, b = lonlat([(0, 0)]), lonlat([(1000, 0)])
+    got = {mode: float(RoadNetwork.from_osm(path, mode).nearest_source(*a, *b).distance_m[0])
+           for mode in ("walk", "ebike", "car")}
+    assert got["walk"] == pytest.approx(2000, abs=2)
+    assert got["ebike"] == pytest.approx(2000, abs=2)
+    assert got["car"] == pytest.approx(1000, abs=1)

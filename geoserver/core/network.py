@@ -38,12 +38,15 @@ specific access tag present decides (``access`` < ``vehicle`` < ``bicycle`` etc.
 types are *opt-in*: used only where the mode's own tag (``foot``/``bicycle``/``motor_vehicle``/``motorcar``)
 explicitly allows it (``yes``, ``designated``, ``permissive``, ``destination``, ``delivery``, ...).
 
-* ``walk``: streets, footways, paths, steps, pedestrian streets, tracks, cycleways and trunk roads (OSM's
-  default, pedestrians use their sidewalks); never motorways, nor ``motorroad=yes`` roads (expressways and
-  elevated roads); ``foot=no`` excludes.  Oneway tags are ignored, except ``oneway:foot``.
+* ``walk``: streets, footways, paths, steps, pedestrian streets, tracks and cycleways; trunk roads and their links
+  only with an explicit ``foot=yes``-like tag (an extract often lacks foot tags, and Shanghai's trunk roads are
+  mostly expressway-like); never motorways, nor ``motorroad=yes`` roads (expressways and elevated roads), nor
+  tunnels of primary, secondary or trunk roads without an explicit ``foot`` tag (the river-crossing road tunnels);
+  ``foot=no`` excludes.  Oneway tags are ignored, except ``oneway:foot``.
 * ``ebike``: in China e-bikes are non-motorised vehicles and use the non-motorised lanes, so they are treated as
   bicycles: streets, service roads, tracks and cycleways; trunk roads, paths, footways and pedestrian streets only
-  with an explicit ``bicycle=yes``-like tag; never motorways, steps or ``motorroad=yes`` roads.  Oneway rules
+  with an explicit ``bicycle=yes``-like tag; never motorways, steps or ``motorroad=yes`` roads, nor tunnels of
+  primary, secondary or trunk roads without an explicit ``bicycle`` tag.  Oneway rules
   are the vehicle ones (``oneway``, ``junction=roundabout``/``circular``), overridden by ``oneway:bicycle`` (so
   ``oneway:bicycle=no`` opens the contraflow); the older ``cycleway=opposite*`` tagging counts as
   ``oneway:bicycle=no``.
@@ -97,6 +100,8 @@ class ModeProfile:
     roundabouts_oneway: bool = False
     contraflow_tags: tuple[tuple[str, str], ...] = ()
     excluded_tags: tuple[tuple[str, str], ...] = ()
+    #: Highway types that, as a tunnel, need the mode's own explicit access tag (road tunnels under the Huangpu)
+    tunnels_need_access: frozenset[str] = frozenset()
 
 
 _STREETS = frozenset({
@@ -104,17 +109,21 @@ _STREETS = frozenset({
     "unclassified", "residential", "living_street", "service", "road",
 })
 _NO_EXPRESSWAYS = (("motorroad", "yes"),)
+#: Roads whose tunnels people on foot or on e-bikes may use only where the way says so (foot=yes, bicycle=yes):
+#: in Shanghai these are the river-crossing road tunnels, which have no footway.
+_MAJOR_ROADS = frozenset({"trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link"})
 
 MODES: dict[str, ModeProfile] = {
     "walk": ModeProfile(
         name="walk",
-        highways=_STREETS | {"trunk", "trunk_link", "pedestrian", "footway", "path", "steps", "track",
-                             "cycleway", "corridor", "bridleway"},
-        opt_in=frozenset(),
+        highways=_STREETS | {"pedestrian", "footway", "path", "steps", "track", "cycleway", "corridor",
+                             "bridleway"},
+        opt_in=frozenset({"trunk", "trunk_link"}),
         access_keys=("access", "foot"),
         own_keys=("foot",),
         oneway_keys=("oneway:foot",),
         excluded_tags=_NO_EXPRESSWAYS,
+        tunnels_need_access=_MAJOR_ROADS,
     ),
     "ebike": ModeProfile(
         name="ebike",
@@ -126,6 +135,7 @@ MODES: dict[str, ModeProfile] = {
         roundabouts_oneway=True,
         contraflow_tags=(("cycleway", "opposite"), ("cycleway", "opposite_lane"), ("cycleway", "opposite_track")),
         excluded_tags=_NO_EXPRESSWAYS,
+        tunnels_need_access=_MAJOR_ROADS,
     ),
     "car": ModeProfile(
         name="car",
@@ -180,6 +190,9 @@ def way_is_usable(tags: dict[str, str], profile: ModeProfile) -> bool:
     else:
         return False
     if not opened or any(tags.get(key) == value for key, value in profile.excluded_tags):
+        return False
+    if highway in profile.tunnels_need_access and tags.get("tunnel", "no") not in ("no", "building_passage") \
+            and _most_specific(tags, profile.own_keys) not in EXPLICIT_ACCESS:
         return False
     return _most_specific(tags, profile.access_keys) not in DENIED_ACCESS
 
