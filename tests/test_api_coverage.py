@@ -106,6 +106,22 @@ def test_network_catchment_uses_road_distance(tiny_file_service):
     assert r.status_code == 400 and r.json["parameter"] == "mode"
     r = client.get("/api/coverage?radius_m=1500&network=nope&mode=walk")
     assert r.status_code == 400 and "available: lroad" in r.json["description"]
+    assert by_road["warnings"] == [] and by_road["totals"]["not_assessed"] == 0
+
+    # a second demand point 5 km from every road of the extract: not assessed, never "uncovered"
+    far_lon, far_lat = to_lonlat(6000.0, 1000.0)
+    (demand / "two.csv").write_text(f"lon,lat,weight\n{d_lon},{d_lat},5\n{far_lon},{far_lat},7\n", encoding="utf-8")
+    two = client.get("/api/coverage?minutes=30&mode=walk&demand=two&network=lroad").json
+    assert {k: two["totals"][k] for k in ("demand", "covered", "uncovered", "covered_pct", "not_assessed",
+                                          "not_assessed_pct")} == {
+        "demand": 5, "covered": 5, "uncovered": 0, "covered_pct": 100.0, "not_assessed": 7, "not_assessed_pct": 58.33}
+    assert len(two["warnings"]) == 1 and "7 people (58.3 %)" in two["warnings"][0]
+    row = next(r for r in two["districts"] if r["not_assessed"])
+    assert row["not_assessed"] == 7
+    gaps = client.get("/api/coverage/gaps?minutes=30&mode=walk&demand=two&network=lroad").json
+    assert gaps["features"] == []           # the unassessed point is not a gap
+    # straight-line catchments assess everyone, as before
+    assert "not_assessed" not in client.get("/api/coverage?radius_m=1500&demand=two").json["totals"]
 
 
 def test_coverage_states_its_sensitivity_to_the_demand_model(client):

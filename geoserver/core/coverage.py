@@ -154,35 +154,58 @@ class CoverageResult:
     nearest_facility: np.ndarray
     covered: np.ndarray
     filters: dict
+    #: Network catchments: the demand points the road network reaches (within its snapping distance of a road of
+    #: the extract). The others are "not assessed": neither covered nor uncovered, counted apart. None: all.
+    assessed: np.ndarray | None = None
 
     @property
     def covered_weight(self) -> float:
         return float(self.demand.weight[self.covered].sum())
 
+    @property
+    def uncovered_mask(self) -> np.ndarray:
+        """Demand points assessed and not covered."""
+        return ~self.covered if self.assessed is None else (~self.covered & self.assessed)
+
+    def _figures(self, mask: np.ndarray | None) -> dict:
+        weight = self.demand.weight if mask is None else self.demand.weight[mask]
+        covered = self.covered if mask is None else self.covered[mask]
+        dist = self.distance_m if mask is None else self.distance_m[mask]
+        out = {}
+        if self.assessed is not None:
+            assessed = self.assessed if mask is None else self.assessed[mask]
+            missing = float(weight[~assessed].sum())
+            out = {"not_assessed": round(missing, 1),
+                   "not_assessed_pct": round(100 * missing / float(weight.sum()), 2) if weight.sum() else None}
+            weight, covered, dist = weight[assessed], covered[assessed], dist[assessed]
+        total, got = float(weight.sum()), float(weight[covered].sum())
+        return {"demand": round(total, 1), "covered": round(got, 1), "uncovered": round(total - got, 1),
+                "covered_pct": round(100 * got / total, 2) if total else None,
+                "median_distance_m": _round(weighted_quantile(dist, weight, 0.5)),
+                "p90_distance_m": _round(weighted_quantile(dist, weight, 0.9)), **out}
+
     def totals(self) -> dict:
-        total = self.demand.total
-        covered = self.covered_weight
-        return {"demand": round(total, 1), "covered": round(covered, 1), "uncovered": round(total - covered, 1),
-                "covered_pct": round(100 * covered / total, 2) if total else None,
-                "median_distance_m": _round(weighted_quantile(self.distance_m, self.demand.weight, 0.5)),
-                "p90_distance_m": _round(weighted_quantile(self.distance_m, self.demand.weight, 0.9))}
+        """City-wide figures; with a road network, ``demand`` and the percentages are of the assessed people."""
+        return self._figures(None)
 
     def by_district(self, districts) -> list[dict]:
         """Per-district rows in the districts layer's order (districts: the Layer)."""
         rows = []
         codes = self.demand.district_code
         for pos, code in enumerate(districts.ids):
-            mask = codes == code
-            w = self.demand.weight[mask]
-            total, covered = float(w.sum()), float(w[self.covered[mask]].sum())
             props = districts.properties[pos]
             rows.append({"district_code": code, "district": props.get("name"), "district_en": props.get("name_en"),
-                         "zone": props.get("zone"), "demand": round(total, 1), "covered": round(covered, 1),
-                         "uncovered": round(total - covered, 1),
-                         "covered_pct": round(100 * covered / total, 2) if total else None,
-                         "median_distance_m": _round(weighted_quantile(self.distance_m[mask], w, 0.5)),
-                         "p90_distance_m": _round(weighted_quantile(self.distance_m[mask], w, 0.9))})
+                         "zone": props.get("zone"), **self._figures(codes == code)})
         return rows
+
+    def warnings(self) -> list[str]:
+        """What a reader must know to read the figures (people the road network does not reach)."""
+        if self.assessed is None or self.assessed.all():
+            return []
+        t = self.totals()
+        return [f"the road network reaches only part of the demand: {t['not_assessed']:,.0f} people "
+                f"({t['not_assessed_pct']:.1f} %) live farther than the snapping distance from its roads and are "
+                "not assessed (neither covered nor uncovered); the percentages are of the assessed people"]
 
 
 def _round(value):
@@ -209,10 +232,15 @@ def compute_coverage(service, layer_id: str, catchment: Catchment, demand: Deman
     layer = service.point_layer(layer_id)
     positions, unknown_hours = facility_positions(service, layer, services, open_at)
     fac_lon, fac_lat = layer.index.lon[positions], layer.index.lat[positions]
+    assessed = None
     if catchment.network is not None:
-        found = catchment.network.nearest_source(fac_lon, fac_lat, demand.lon, demand.lat)
+        network = catchment.network
+        targets = network.snap(demand.lon, demand.lat)
+        found = network.nearest_source_snapped(network.snap(fac_lon, fac_lat), targets)
         dist, nearest = found.distance_m, found.index
         covered = dist <= catchment.travel_m
+        assessed = np.zeros(demand.size, bool)
+        assessed[targets.point] = True
     else:
         dist, nearest = nearest_distances_m(demand.lon, demand.lat, fac_lon, fac_lat)
         covered = dist <= catchment.straight_radius_m
@@ -221,7 +249,8 @@ def compute_coverage(service, layer_id: str, catchment: Catchment, demand: Deman
     if open_at is not None:
         filters["hours_unknown_not_counted"] = unknown_hours
     return CoverageResult(layer=layer_id, facilities=int(len(positions)), catchment=catchment, demand=demand,
-                          distance_m=dist, nearest_facility=nearest, covered=covered, filters=filters)
+                          distance_m=dist, nearest_facility=nearest, covered=covered, filters=filters,
+                          assessed=assessed)
 
 
 def demand_sensitivity(service, result) -> dict:
@@ -263,7 +292,7 @@ def find_gaps(result: CoverageResult, cell_m: float | None = None, min_uncovered
     Cells join when they share an edge and lie in the same district, so each gap is one district's to fill.
     """
     cell = result.demand.cell_m or cell_m or 200.0
-    mask = ~result.covered & (result.demand.weight > 0)
+    mask = result.uncovered_mask & (result.demand.weight > 0)
     if not mask.any():
         return []
     d = result.demand

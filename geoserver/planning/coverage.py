@@ -113,7 +113,7 @@ class CoverageAnswer:
 
     def to_dict(self) -> dict:
         return {**self.describe(), "totals": self.result.totals(), "districts": list(self.districts),
-                "demand_sensitivity": self.sensitivity}
+                "demand_sensitivity": self.sensitivity, "warnings": self.result.warnings()}
 
 
 class Coverage(Operation):

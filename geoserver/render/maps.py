@@ -180,7 +180,7 @@ def uncovered_heat(coverage_result, max_points: int = HEAT_MAX_POINTS) -> HeatDa
     if max_points < 1:
         raise ValueError("max_points must be at least 1")
     d = coverage_result.demand
-    mask = ~np.asarray(coverage_result.covered, bool) & (d.weight > 0)
+    mask = np.asarray(coverage_result.uncovered_mask, bool) & (d.weight > 0)   # not-assessed people are no gap
     x, y, w = d.x[mask], d.y[mask], d.weight[mask]
     n = int(mask.sum())
     total = float(w.sum())

@@ -469,6 +469,7 @@ def _method(coverage_result, heat_text: str, sensitivity: dict | None = None) ->
             f"<dt>需求模型 Demand</dt><dd>{e(coverage_result.demand.description)} "
             f"({coverage_result.demand.size:,} demand points)</dd>"
             f"{_sensitivity(sensitivity)}"
+            + "".join(f"<dt>注意 Warning</dt><dd>{e(w)}</dd>" for w in coverage_result.warnings()) +
             f"<dt>设施筛选 Facilities counted</dt><dd>{coverage_result.facilities:,} of layer "
             f"<code>{e(coverage_result.layer)}</code>{'; ' + e('; '.join(ftxt)) if ftxt else ' (all)'}</dd>"
             f"<dt>热力图 Heat layer</dt><dd>{e(heat_text)}</dd>"
