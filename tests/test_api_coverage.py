@@ -36,8 +36,8 @@ def test_gaps_geojson(client):
     assert r.status_code == 200 and r.mimetype == "application/geo+json"
     fc = r.json
     assert fc["numberReturned"] == 5 and fc["numberMatched"] >= 5
-    uncovered = [f["properties"]["uncovered"] for f in fc["features"]]
-    assert uncovered == sorted(uncovered, reverse=True)
+    coverable = [f["properties"]["newly_coverable"] for f in fc["features"]]
+    assert coverable == sorted(coverable, reverse=True)       # ranked by what one site there would newly cover
     assert [f["properties"]["rank"] for f in fc["features"]] == [1, 2, 3, 4, 5]
     for f in fc["features"]:
         geom = shape(f["geometry"])
@@ -134,3 +134,37 @@ def test_coverage_states_its_sensitivity_to_the_demand_model(client):
         (1500.0, 88.5), (3000.0, 84.54), (6000.0, 78.53), (None, 67.35)]
     assert sens["models"][1]["covered_pct"] == body["totals"]["covered_pct"]
     assert sens["covered_pct_range"] == [67.35, 88.5] and "67.3-88.5 %" in sens["note"]
+
+
+def test_gaps_are_site_sized_with_a_site_and_outside_every_catchment(client, service):
+    """Each gap is at most 4 catchments large, its site lies in it, and no part of it lies within the radius of a
+    station: checked with geodesic distances (pyproj's Geod, not the server's code) from points sampled on and in
+    each polygon to every station."""
+    import math
+
+    import numpy as np
+    import shapely
+    from pyproj import Geod
+
+    fc = client.get("/api/coverage/gaps?radius_m=1000&limit=40").json
+    assert fc["numberMatched"] > 313        # the 313 connected areas, split into pieces one site can serve
+    stations = service.layer("stations")
+    slon, slat = stations.index.lon, stations.index.lat
+    geod = Geod(ellps="WGS84")
+    for f in fc["features"]:
+        p = f["properties"]
+        assert p["area_km2"] <= 4 * math.pi * 1.0 ** 2 + 1e-9
+        assert p["newly_coverable"] > 0 and p["site_lon"] is not None
+        geom = shape(f["geometry"])
+        assert geom.is_valid and not geom.is_empty
+        # the site is one of the piece's cells: within 150 m of its (clipped) polygon
+        site = shapely.Point(p["site_lon"], p["site_lat"])
+        assert geom.distance(site) < 0.0015
+        ring = [c for poly in getattr(geom, "geoms", [geom]) for c in poly.exterior.coords]
+        inner = [(pt.x, pt.y) for pt in [geom.representative_point()]]
+        for lon, lat in ring + inner:
+            near = np.abs(slon - lon) + np.abs(slat - lat) < 0.05
+            if not near.any():
+                continue
+            _, _, dist = geod.inv(np.full(near.sum(), lon), np.full(near.sum(), lat), slon[near], slat[near])
+            assert dist.min() >= 1000 - 0.01, (f["id"], lon, lat, dist.min())

@@ -39,6 +39,7 @@ def rendered(tmp_path_factory, service):
     page.write_text(render_html(planning_map(service, coverage, gaps, proposed_sites=sites, mode="inline")),
                     encoding="utf-8")
     report = write_coverage_report(folder / "report", service, coverage, gaps)["report.html"]
+    _FIRST_GAP["point"] = gaps[0].geometry.representative_point()   # a point inside the top gap, to hover
     return page, report
 
 
@@ -48,6 +49,9 @@ def _open(page, path):
     page.wait_for_function("document.querySelectorAll('.leaflet-gs-districts-pane path').length >= 16")
     page.wait_for_function("document.querySelectorAll('.marker-cluster').length > 0")
     page.wait_for_timeout(700)  # let the clusters finish their fade-in before the screenshot
+
+
+_FIRST_GAP: dict = {}
 
 
 @pytest.mark.parametrize("viewport,name", [(DESKTOP, "desktop"), (PHONE, "phone")])
@@ -83,16 +87,17 @@ def test_planning_map_in_browser(browser, rendered, viewport, name):
                 assert word in text, word
             # hovering shows the gap's tooltip; with gaps and stations switched off in the layer control, the
             # district's (district, 覆盖率, 未覆盖人口)
-            chongming = _point_in(page, 31.62, 121.75)
-            page.mouse.move(*chongming)
+            inside = _FIRST_GAP["point"]
+            page.mouse.move(*_point_in(page, inside.y, inside.x))
             gap_tip = page.locator(".leaflet-tooltip", has_text="缺口 Gap")
             gap_tip.wait_for(timeout=5_000)
-            assert "崇明区" in gap_tip.inner_text() and "未覆盖人口" in gap_tip.inner_text()
+            assert "#1" in gap_tip.inner_text() and "未覆盖人口" in gap_tip.inner_text()
+            assert "一个新站可新覆盖" in gap_tip.inner_text() and "建议位置" in gap_tip.inner_text()
             page.mouse.move(5, 300)
             for label in ("覆盖缺口", "现有站点"):
                 page.locator(".leaflet-control-layers-overlays label", has_text=label).locator("input").uncheck()
             assert page.locator(".leaflet-gs-gaps-pane path").count() == 0
-            page.mouse.move(*chongming)
+            page.mouse.move(*_point_in(page, 31.62, 121.75))     # Chongming
             tip = page.locator(".leaflet-tooltip", has_text="覆盖率")
             tip.wait_for(timeout=5_000)
             assert "崇明区" in tip.inner_text() and "未覆盖人口" in tip.inner_text()

@@ -157,6 +157,8 @@ class CoverageResult:
     #: Network catchments: the demand points the road network reaches (within its snapping distance of a road of
     #: the extract). The others are "not assessed": neither covered nor uncovered, counted apart. None: all.
     assessed: np.ndarray | None = None
+    #: WGS84 (lon, lat) arrays of the facilities counted (gaps are clipped to stay outside their catchments)
+    facility_lonlat: tuple | None = field(default=None, compare=False, repr=False)
 
     @property
     def covered_weight(self) -> float:
@@ -250,7 +252,7 @@ def compute_coverage(service, layer_id: str, catchment: Catchment, demand: Deman
         filters["hours_unknown_not_counted"] = unknown_hours
     return CoverageResult(layer=layer_id, facilities=int(len(positions)), catchment=catchment, demand=demand,
                           distance_m=dist, nearest_facility=nearest, covered=covered, filters=filters,
-                          assessed=assessed)
+                          assessed=assessed, facility_lonlat=(fac_lon, fac_lat))
 
 
 def demand_sensitivity(service, result) -> dict:
@@ -276,55 +278,120 @@ def demand_sensitivity(service, result) -> dict:
 
 @dataclass(frozen=True)
 class Gap:
-    """A connected uncovered area: merged grid cells (WGS84 polygon) and the demand in it."""
+    """An uncovered area one new site could serve: merged grid cells (WGS84 polygon), the people in it, and the
+    best point for that site with the people a site there would newly cover."""
 
     geometry: object
     uncovered: float
     cells: int
     area_km2: float
     districts: tuple[str, ...]
+    site: tuple[float, float] | None = None     # WGS84 lon, lat of the best cell centre for a new site
+    coverable: float = 0.0                      # people a site at ``site`` would newly cover (within the radius)
 
 
-def find_gaps(result: CoverageResult, cell_m: float | None = None, min_uncovered: float = 0.0) -> list[Gap]:
-    """Uncovered demand merged into connected areas of grid cells, largest uncovered demand first.
+#: A gap is split until each piece is at most this many times the catchment's area (pi r^2).
+MAX_GAP_CATCHMENTS = 4.0
+#: Cells of a piece tried as the site (evenly spread over the piece); the best is kept.
+SITE_CANDIDATES = 48
+
+
+def find_gaps(result: CoverageResult, cell_m: float | None = None, min_uncovered: float = 0.0,
+              facilities: tuple | None = None) -> list[Gap]:
+    """Uncovered demand as areas one new site could serve, ranked by the people a site would newly cover.
 
     Demand that is not on a grid (e.g. points of orders) is first binned into ``cell_m`` cells (default 200 m).
-    Cells join when they share an edge and lie in the same district, so each gap is one district's to fill.
+    Cells join when they share an edge and lie in the same district, so each gap is one district's to fill; an area
+    larger than ``MAX_GAP_CATCHMENTS`` catchments is split (halved across its longer side, again and again) into
+    pieces that size. Each piece gets the cell centre where a new site would newly cover the most people (counting
+    every uncovered cell within the straight-line radius, also outside the piece). ``facilities`` (WGS84 lon and
+    lat arrays of the stations counted): the polygons are clipped so no part lies within the radius of one.
+    People the road network does not reach (not assessed) are no gap.
     """
     cell = result.demand.cell_m or cell_m or 200.0
     mask = result.uncovered_mask & (result.demand.weight > 0)
     if not mask.any():
         return []
     d = result.demand
+    radius = result.catchment.straight_radius_m
     col = np.floor(d.x[mask] / cell).astype(np.int64)
     row = np.floor(d.y[mask] / cell).astype(np.int64)
     codes = d.district_code[mask]
     weight = d.weight[mask]
+    # every uncovered cell, for "whom would a site here newly cover"
+    ux, uy = (col + 0.5) * cell, (row + 0.5) * cell
+    tree = cKDTree(np.column_stack([ux, uy]))
+    facilities = facilities if facilities is not None else result.facility_lonlat
+    clip = _station_discs(facilities, radius) if facilities is not None and result.catchment.network is None \
+        else None
+    max_cells = max(1, int(MAX_GAP_CATCHMENTS * math.pi * radius ** 2 / cell ** 2))
     gaps = []
     for code in np.unique(codes):
-        in_district = codes == code
-        gaps.extend(_district_gaps(col[in_district], row[in_district], weight[in_district], cell, code))
-    gaps.sort(key=lambda g: -g.uncovered)
+        idx = np.flatnonzero(codes == code)
+        for piece in _district_pieces(col[idx], row[idx], max_cells):
+            members = idx[piece]
+            gaps.append(_gap(members, col, row, weight, ux, uy, tree, cell, radius, code, clip))
+    gaps.sort(key=lambda g: (-g.coverable, -g.uncovered))
     return [g for g in gaps if g.uncovered > 0 and g.uncovered >= min_uncovered]
 
 
-def _district_gaps(col, row, weight, cell, code) -> list[Gap]:
-    """Connected components (edge-sharing cells) of one district's uncovered cells, as WGS84 polygons."""
-    import shapely
-
+def _district_pieces(col, row, max_cells: int) -> list[np.ndarray]:
+    """Connected components (edge-sharing cells) of one district's uncovered cells, each split into pieces of at
+    most ``max_cells`` cells; as index arrays into col/row."""
     c0, r0 = col.min(), row.min()
-    grid = np.zeros((row.max() - r0 + 1, col.max() - c0 + 1))
-    np.add.at(grid, (row - r0, col - c0), weight)
-    occupied = np.zeros(grid.shape, bool)
+    occupied = np.zeros((row.max() - r0 + 1, col.max() - c0 + 1), bool)
     occupied[row - r0, col - c0] = True
     labels, count = ndimage.label(occupied)
-    sums = ndimage.sum(grid, labels, index=np.arange(1, count + 1))
-    gaps = []
-    for label in range(1, count + 1):
-        rr, cc = np.nonzero(labels == label)
-        x0, y0 = (cc + c0) * cell, (rr + r0) * cell
-        merged = shapely.coverage_union_all(shapely.box(x0, y0, x0 + cell, y0 + cell))
-        wgs = shapely.transform(merged, lambda xy: np.column_stack(crs.from_metric(xy[:, 0], xy[:, 1])))
-        gaps.append(Gap(geometry=wgs, uncovered=float(sums[label - 1]), cells=int(len(rr)),
-                        area_km2=len(rr) * cell * cell / 1e6, districts=(str(code),) if code else ()))
-    return gaps
+    label_of = labels[row - r0, col - c0]
+    order = np.argsort(label_of, kind="stable")
+    bounds = np.searchsorted(label_of[order], np.arange(1, count + 2))
+    pieces = []
+    for i in range(count):
+        stack = [order[bounds[i]:bounds[i + 1]]]
+        while stack:
+            part = stack.pop()
+            if len(part) <= max_cells:
+                pieces.append(part)
+                continue
+            # halve across the longer side (by cell count, so each half holds half the cells)
+            c, r = col[part], row[part]
+            key = c if np.ptp(c) >= np.ptp(r) else r
+            ranked = part[np.argsort(key, kind="stable")]
+            half = len(ranked) // 2
+            stack += [ranked[:half], ranked[half:]]
+    return pieces
+
+
+def _gap(members, col, row, weight, ux, uy, tree, cell, radius, code, clip) -> Gap:
+    import shapely
+
+    step = max(1, len(members) // SITE_CANDIDATES)
+    candidates = members[np.argsort(weight[members])[::-1]][::step][:SITE_CANDIDATES]
+    reach = tree.query_ball_point(np.column_stack([ux[candidates], uy[candidates]]), radius)
+    gains = np.array([float(weight[np.asarray(r, dtype=np.int64)].sum()) for r in reach])
+    best = int(candidates[int(np.argmax(gains))])
+    site_lon, site_lat = crs.from_metric(ux[best], uy[best])
+    x0, y0 = col[members] * cell, row[members] * cell
+    merged = shapely.coverage_union_all(shapely.box(x0, y0, x0 + cell, y0 + cell))
+    if clip is not None:
+        near = clip.query(merged, predicate="intersects")
+        if len(near):
+            merged = shapely.difference(merged, shapely.union_all(clip.geometries.take(near)))
+    wgs = shapely.transform(merged, lambda xy: np.column_stack(crs.from_metric(xy[:, 0], xy[:, 1])))
+    return Gap(geometry=wgs, uncovered=float(weight[members].sum()), cells=int(len(members)),
+               area_km2=len(members) * cell * cell / 1e6, districts=(str(code),) if code else (),
+               site=(round(float(site_lon), 6), round(float(site_lat), 6)), coverable=float(gains.max()))
+
+
+def _station_discs(facilities, radius: float):
+    """An STRtree of METRIC_CRS discs around the stations, a little larger than the radius so every point within
+    the geodesic radius is inside (metric distances exceed geodesic ones by at most METRIC_SCALE_ERROR)."""
+    import shapely
+
+    lon, lat = (np.asarray(v, float) for v in facilities)
+    if not len(lon):
+        return None
+    x, y = crs.to_metric(lon, lat)
+    discs = shapely.buffer(shapely.points(np.asarray(x), np.asarray(y)), radius * (1 + crs.METRIC_SCALE_ERROR) + 1.0,
+                           quad_segs=32)
+    return shapely.STRtree(discs)

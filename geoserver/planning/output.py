@@ -20,10 +20,14 @@ def rfc7946_geometry(geom) -> dict:
 
 
 def gap_feature(gap, rank: int, names: dict[str, str]) -> dict:
-    """One gap: rank, uncovered people, cells, area, ``districts`` (Chinese names, as /api/coverage/gaps always
-    gave them) and ``district_codes`` (6-digit codes)."""
+    """One gap (an area one new site could serve): rank, ``newly_coverable`` (people a site at ``site_lon``/
+    ``site_lat`` would newly cover, the ranking), ``uncovered`` (people in the area), cells, area, ``districts``
+    (Chinese names) and ``district_codes`` (6-digit codes)."""
+    site = gap.site or (None, None)
     return {"type": "Feature", "id": f"gap-{rank}", "geometry": rfc7946_geometry(gap.geometry),
-            "properties": {"rank": rank, "uncovered": round(float(gap.uncovered), 1), "cells": int(gap.cells),
+            "properties": {"rank": rank, "newly_coverable": round(float(gap.coverable), 1),
+                           "site_lon": site[0], "site_lat": site[1],
+                           "uncovered": round(float(gap.uncovered), 1), "cells": int(gap.cells),
                            "area_km2": round(float(gap.area_km2), 4),
                            "districts": [names.get(c, c) for c in gap.districts],
                            "district_codes": list(gap.districts)}}

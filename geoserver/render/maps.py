@@ -237,7 +237,7 @@ FACILITY_LABELS = ["服务 Services:", "开放时间 Hours:", "地址 Address:",
 
 
 def gaps_geojson(service, gaps, top: int = TOP_GAPS) -> dict:
-    """The ``top`` largest gaps (simplified for the browser) with their numbers, as a GeoJSON dict."""
+    """The ``top`` gaps (simplified for the browser) with their numbers and best site, as a GeoJSON dict."""
     names = district_names(service)
     chosen = list(gaps)[:top]
     geoms = _simplify_wgs84([g.geometry for g in chosen], GAP_SIMPLIFY_M)
@@ -248,6 +248,8 @@ def gaps_geojson(service, gaps, top: int = TOP_GAPS) -> dict:
             "rank": rank,
             "title": f"#{rank}",
             "uncovered_label": people(gap.uncovered) + " 人",
+            "coverable_label": people(gap.coverable) + " 人",
+            "site_label": f"{gap.site[0]:.5f}, {gap.site[1]:.5f}" if gap.site else "—",
             "area_label": f"{gap.area_km2:,.2f} km²",
             "districts": html.escape(districts),
         }})
@@ -378,8 +380,11 @@ def planning_map(service, coverage_result, gaps, proposed_sites=None, radius_m=N
             style_function=lambda f: {"color": GAP_COLOR, "weight": 1.5, "dashArray": "4 3", "fillOpacity": 0.08,
                                       "fillColor": GAP_COLOR},
             highlight_function=lambda f: {"weight": 3, "fillOpacity": 0.2},
-            tooltip=folium.GeoJsonTooltip(fields=["title", "uncovered_label", "area_label", "districts"],
-                                          aliases=["缺口 Gap", "未覆盖人口 Uncovered", "面积 Area", "区 District"],
+            tooltip=folium.GeoJsonTooltip(fields=["title", "coverable_label", "site_label", "uncovered_label",
+                                                  "area_label", "districts"],
+                                          aliases=["缺口 Gap", "一个新站可新覆盖 One new site would cover",
+                                                   "建议位置 Site (lon, lat)", "未覆盖人口 Uncovered", "面积 Area",
+                                                   "区 District"],
                                           sticky=True),
         ).add_to(m)
 

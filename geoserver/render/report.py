@@ -8,8 +8,9 @@
   SAMPLE-data warning when any facility has ``source == "sample"``, generation time;
 * ``districts.csv`` — UTF-8 with BOM (Excel opens Chinese correctly), the rows of
   ``coverage_result.by_district(districts)`` exactly;
-* ``gaps.geojson`` — RFC 7946 (WGS84 lon/lat, 6 decimals, exterior rings counter-clockwise), every gap with rank,
-  uncovered, cells, area_km2, districts (names) and district_codes, as /api/coverage/gaps;
+* ``gaps.geojson`` — RFC 7946 (WGS84 lon/lat, 6 decimals, exterior rings counter-clockwise), every gap (an area
+  one new site could serve) with rank, newly_coverable, site_lon/site_lat, uncovered, cells, area_km2, districts
+  (names) and district_codes, as /api/coverage/gaps;
 * ``summary.json`` — ``totals`` and ``districts`` exactly as ``coverage_result.totals()`` /
   ``.by_district(...)`` return them, plus method and provenance.
 
@@ -405,12 +406,15 @@ def _gaps_table(service, gaps) -> str:
     names = district_names(service)
     rows = []
     for rank, g in enumerate(list(gaps)[:TOP_GAPS_TABLE], start=1):
+        site = f"{g.site[0]:.5f}, {g.site[1]:.5f}" if g.site else "—"
         rows.append(f"<tr><td>{rank}</td><td class=\"l\">{html.escape('、'.join(names.get(c, c) for c in g.districts))}"
-                    f"</td><td>{_fmt_num(g.uncovered)}</td><td>{_fmt_num(g.area_km2, 2)}</td><td>{g.cells:,}</td></tr>")
+                    f"</td><td>{_fmt_num(g.coverable)}</td><td class=\"l\">{site}</td><td>{_fmt_num(g.uncovered)}</td>"
+                    f"<td>{_fmt_num(g.area_km2, 2)}</td><td>{g.cells:,}</td></tr>")
     if not rows:
         return "<p>没有覆盖缺口。 No coverage gaps.</p>"
-    return ('<div class="table-wrap"><table><tr><th>#</th><th class="l">区 District</th><th>未覆盖人口 Uncovered'
-            '</th><th>面积 Area (km²)</th><th>格网 Cells</th></tr>' + "".join(rows) + "</table></div>"
+    return ('<div class="table-wrap"><table><tr><th>#</th><th class="l">区 District</th><th>一个新站可新覆盖 One site '
+            'would newly cover</th><th class="l">建议位置 Site (lon, lat)</th><th>未覆盖人口 Uncovered</th>'
+            '<th>面积 Area (km²)</th><th>格网 Cells</th></tr>' + "".join(rows) + "</table></div>"
             f"<p class=\"meta\">共 {len(gaps):,} 个缺口 gaps in all; all of them are in <code>gaps.geojson</code>.</p>")
 
 
@@ -474,7 +478,9 @@ def _method(coverage_result, heat_text: str, sensitivity: dict | None = None) ->
             f"<code>{e(coverage_result.layer)}</code>{'; ' + e('; '.join(ftxt)) if ftxt else ' (all)'}</dd>"
             f"<dt>热力图 Heat layer</dt><dd>{e(heat_text)}</dd>"
             "<dt>缺口 Gaps</dt><dd>Uncovered demand cells joined when they share an edge and lie in the same "
-            "district, ranked by uncovered people.</dd></dl>")
+            "district, split into pieces one new site could serve (each at most 4 catchments large), clipped so no "
+            "part lies within the radius of a station, each with the cell where a new site would newly cover the "
+            "most people; ranked by those people.</dd></dl>")
 
 
 def _files_list(names: list[str]) -> str:
