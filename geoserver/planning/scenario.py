@@ -19,7 +19,7 @@ from ..core.errors import InvalidQuery
 from ..core.coverage import facility_positions
 from ..core.scenario import MAX_CHANGES, Change, demand_tree, run_scenario
 from ..operations import Operation, Param, register
-from .coverage import CATCHMENT, DEMAND, FILTERS, LAYER, catchment_for, point_layer
+from .coverage import CATCHMENT, DEMAND, FILTERS, LAYER
 
 
 def _pairs(param: Param, raw, service) -> tuple:
@@ -111,12 +111,11 @@ class Scenario(Operation):
     params = PARAMS
 
     def build(self, values: dict, service) -> ScenarioRequest:
-        from .coverage import CoverageRequest
+        from .coverage import COVERAGE
 
-        layer = point_layer(service, values["layer"] or "stations")
-        catchment = catchment_for(service, layer, values)
-        cov = CoverageRequest(layer=layer.spec.id, catchment=catchment, services=values["services"],
-                              open_at=values["open_at"], demand=values["demand"] or "grid", cell_m=values["cell_m"])
+        # the coverage before, exactly as /api/coverage would read these fields (no network, grid or file demand)
+        cov = COVERAGE.build({**values, "network": None, "weight_column": None}, service)
+        layer = service.point_layer(cov.layer)
         datum = values["crs"] or "wgs84"
         add = []
         for i, (lon, lat) in enumerate(values["add"]):
