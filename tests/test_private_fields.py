@@ -289,6 +289,8 @@ def post_bodies(world: World) -> dict[str, list[dict]]:
                              for lid in world.markers]
     return {
         "/api/nearest": [{"layer": lid, "k": 50, "points": points} for lid in world.markers],
+        "/api/coverage/scenario": [{"layer": "stations", "add": [[lon, lat]],
+                                    "remove": list(world.markers["stations"])[:2]}],
         "/api/siting": [{"layer": "stations", "k": 2},
                         {"layer": "stations", "k": 2, "candidates": "both", "candidate_layer": "stations"},
                         {"layer": "canteens", "k": 2, "candidates": "layer", "candidate_layer": "stations"}],

@@ -126,6 +126,15 @@ def test_two_replicas_edit_on_one_served_by_the_other_and_outage_heals(private_p
         for base in (a_url, b_url):
             status, health = http("GET", f"{base}/healthz")
             assert (status, health["status"], health["storage"]) == (200, "ok", "postgis")
+        # every worker of both replicas listens from its birth, also those no request has reached yet (one that
+        # did not would serve the version it was forked with once the database is gone)
+
+        def listeners() -> int:
+            with psycopg.connect(url, autocommit=True) as conn:
+                return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                    "'geoserver-watch'").fetchone()[0]
+
+        assert wait_for(lambda: listeners() == 4, timeout=10.0)
         # an edit through A is served by B within 2 s of its commit (A's 201), with no failed request meanwhile
         status, created = http("POST", f"{a_url}/api/admin/layers/stations/features", feature("复制测试驿站"), auth)
         assert status == 201, created
