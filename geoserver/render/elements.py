@@ -87,7 +87,7 @@ class CircleMarkerBatch(MacroElement):
             }
             var markers = new Array(rows.length);
             for (var i = 0; i < rows.length; i++) {
-                var opts = Object.assign({gsRow: rows[i]}, style);
+                var opts = Object.assign({gsRow: rows[i], gsIndex: i}, style);
                 markers[i] = L.circleMarker([rows[i][0], rows[i][1]], opts).bindPopup(popup, {maxWidth: 320});
             }
             var target = {{ this._parent.get_name() }};
@@ -161,3 +161,33 @@ class MapSetup(MacroElement):
         self._name = "MapSetup"
         self.css, self.attribution = css, attribution
         self.min_zoom, self.max_zoom = min_zoom, max_zoom
+
+
+class PlanningTool(MacroElement):
+    """The planning page's controls (``/static/app/planning.js`` and ``planning.css``, the app's own files): the
+    script and style are linked in the header, and after the map is built ``GeoPlanning.init`` gets the map, the
+    Folium layers it updates in place (by their JS names; None when the layer is absent) and ``config``."""
+
+    _template = Template("""
+        {% macro header(this, kwargs) %}
+            <link rel="stylesheet" href="{{ this.css_url }}">
+            <script src="{{ this.js_url }}"></script>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+            GeoPlanning.init({map: {{ this._parent.get_name() }}, layers: {
+                {%- for key, name in this.layer_names.items() %}
+                {{ key|tojson }}: {{ name if name else "null" }}{{ "," if not loop.last }}
+                {%- endfor %}
+            }, config: {{ this.config_json }}});
+        {% endmacro %}
+    """)
+
+    def __init__(self, config: dict, layer_names: dict, js_url: str, css_url: str):
+        super().__init__()
+        self._name = "PlanningTool"
+        self.config, self.layer_names = config, layer_names
+        self.js_url, self.css_url = js_url, css_url
+
+    @property
+    def config_json(self) -> str:
+        return js_json(self.config)

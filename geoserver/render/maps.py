@@ -38,7 +38,7 @@ from folium.utilities import JsCode
 from ..core import crs
 from ..core.districts import name_by_code
 from .assets import VENDOR_URL_PREFIX, localize
-from .elements import CircleMarkerBatch, Legend, LocalPopup, LocalTooltip, MapSetup
+from .elements import CircleMarkerBatch, Legend, LocalPopup, LocalTooltip, MapSetup, PlanningTool
 
 #: Most heat points sent to the browser (see the module docstring for how more cells are aggregated).
 HEAT_MAX_POINTS = 20_000
@@ -134,17 +134,15 @@ def _simplify_wgs84(geoms, tolerance_m: float):
     return out
 
 
-def district_coverage_geojson(service, coverage_result) -> dict:
-    """Districts (simplified) with their coverage numbers and choropleth colour, as a GeoJSON dict."""
+def district_styles(service, coverage_result) -> dict[str, dict]:
+    """District code -> what the choropleth shows of it (covered %, labels, colour)."""
     districts = service.layer("districts")
     rows = {r["district_code"]: r for r in coverage_result.by_district(districts)}
-    geoms = _simplify_wgs84(districts.index.geometries, SIMPLIFY_M)
-    features = []
-    for code, props, geom in zip(districts.ids, districts.properties, geoms):
+    out = {}
+    for code, props in zip(districts.ids, districts.properties):
         row = rows.get(code, {})
         pct = row.get("covered_pct")
-        features.append({"type": "Feature", "geometry": shapely.geometry.mapping(geom), "properties": {
-            "code": str(code),
+        out[str(code)] = {
             "name": html.escape(str(props.get("name", ""))),
             "name_en": html.escape(str(props.get("name_en", ""))),
             "covered_pct": pct,
@@ -152,7 +150,18 @@ def district_coverage_geojson(service, coverage_result) -> dict:
             "uncovered_label": people(row.get("uncovered")) + " 人",
             "demand_label": people(row.get("demand")) + " 人",
             "color": coverage_color(pct),
-        }})
+        }
+    return out
+
+
+def district_coverage_geojson(service, coverage_result) -> dict:
+    """Districts (simplified) with their coverage numbers and choropleth colour, as a GeoJSON dict."""
+    districts = service.layer("districts")
+    styles = district_styles(service, coverage_result)
+    geoms = _simplify_wgs84(districts.index.geometries, SIMPLIFY_M)
+    features = [{"type": "Feature", "geometry": shapely.geometry.mapping(geom),
+                 "properties": {"code": str(code), **styles[str(code)]}}
+                for code, geom in zip(districts.ids, geoms)]
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -209,6 +218,36 @@ def uncovered_heat(coverage_result, max_points: int = HEAT_MAX_POINTS) -> HeatDa
     intensity = np.minimum(w / ref, 1.0)
     points = np.column_stack([np.round(lat, 5), np.round(lon, 5), np.round(intensity, 3)]).tolist()
     return HeatData(points, n, total, cell_used, max_points)
+
+
+def facility_batch(service, coverage_result) -> dict:
+    """The facilities the coverage counted as drawn on the map: rows (see :func:`facility_rows`; the source column
+    dropped when every row is sample data, said once in ``note``), their popup labels, ids, colour and title."""
+    layer = service.point_layer(coverage_result.layer)
+    rows, positions = facility_rows(service, coverage_result)
+    labels, note = FACILITY_LABELS, ""
+    if rows and all(r[-1] == SAMPLE_LABEL for r in rows):  # say it once, not 3,400 times
+        rows, labels, note = [r[:-1] for r in rows], FACILITY_LABELS[:-1], SAMPLE_LABEL
+    return {"rows": rows, "labels": labels, "note": note, "ids": [str(layer.ids[p]) for p in positions],
+            "color": (layer.spec.marker or {}).get("color", "#d7301f"),
+            "title": f"{layer.spec.title_zh} {layer.spec.title_en}"}
+
+
+def planning_data(service, coverage_result, gaps, *, facilities: bool = False,
+                  heat_max_points: int = HEAT_MAX_POINTS, top_gaps: int = TOP_GAPS) -> dict:
+    """What the planning tool redraws in place when its parameters change (``/planning/data``): the city-wide
+    totals, each district's choropleth style, the uncovered-people heat points, the gaps drawn, and (when
+    ``facilities``) the facilities counted."""
+    out = {"layer": coverage_result.layer, "catchment": coverage_result.catchment.describe(),
+           "radius_m": coverage_result.catchment.straight_radius_m, "totals": coverage_result.totals(),
+           "districts": district_styles(service, coverage_result),
+           "heat": uncovered_heat(coverage_result, heat_max_points).points,
+           "gaps": gaps_geojson(service, gaps, top_gaps), "gap_count": len(gaps),
+           "warnings": coverage_result.warnings(),
+           "sample": service.point_layer(coverage_result.layer).has_sample_data}
+    if facilities:
+        out["facilities"] = facility_batch(service, coverage_result)
+    return out
 
 
 def facility_rows(service, coverage_result) -> tuple[list[list], list[int]]:
@@ -326,7 +365,7 @@ def _legend_html(*, facilities_title: str, facilities_color: str, facility_count
 
 def planning_map(service, coverage_result, gaps, proposed_sites=None, radius_m=None, tiles=None,
                  mode: str = "served", *, heat_max_points: int = HEAT_MAX_POINTS, top_gaps: int = TOP_GAPS,
-                 url_prefix: str = VENDOR_URL_PREFIX) -> folium.Map:
+                 url_prefix: str = VENDOR_URL_PREFIX, tool: dict | None = None) -> folium.Map:
     """The planning map of ``coverage_result`` (see the module docstring), with local assets in ``mode``.
 
     ``gaps``: ``find_gaps(coverage_result)`` (largest first; the first ``top_gaps`` are drawn).
@@ -336,6 +375,8 @@ def planning_map(service, coverage_result, gaps, proposed_sites=None, radius_m=N
     ``{url, attribution, name}`` from configuration. ``mode``: ``"served"`` (assets under ``url_prefix``) or
     ``"inline"`` (assets in the page; for files). Render with ``render_html(m)`` or ``m.save(path)``.
     ``m.heat_info`` (:class:`HeatData`) tells how the heat layer was made (``.describe()`` for reports).
+    ``tool``: None, or ``{"config": {...}, "js_url": ..., "css_url": ...}`` to add the planning tool's controls
+    (:class:`~.elements.PlanningTool`; served pages only): the config is completed here with what the map drew.
     """
     tiles = _check_tiles(tiles)
     districts = service.layer("districts")
@@ -356,7 +397,7 @@ def planning_map(service, coverage_result, gaps, proposed_sites=None, radius_m=N
 
     # districts: choropleth of covered %
     dist_geo = district_coverage_geojson(service, coverage_result)
-    folium.GeoJson(
+    dist_layer = folium.GeoJson(
         dist_geo, name="各区覆盖率 District coverage", pane="gs-districts",
         style_function=lambda f: {"fillColor": f["properties"]["color"], "fillOpacity": 0.55, "color": "#555",
                                   "weight": 1},
@@ -369,13 +410,15 @@ def planning_map(service, coverage_result, gaps, proposed_sites=None, radius_m=N
 
     # uncovered demand: heat
     heat = uncovered_heat(coverage_result, heat_max_points)
+    heat_layer = gap_layer = None
     if heat.points:
-        HeatMap(heat.points, name="未覆盖人口 Uncovered demand", gradient=HEAT_GRADIENT, **HEAT_OPTIONS).add_to(m)
+        heat_layer = HeatMap(heat.points, name="未覆盖人口 Uncovered demand", gradient=HEAT_GRADIENT, **HEAT_OPTIONS)
+        heat_layer.add_to(m)
 
     # gaps
     gap_geo = gaps_geojson(service, gaps, top_gaps)
     if gap_geo["features"]:
-        folium.GeoJson(
+        gap_layer = folium.GeoJson(
             gap_geo, name=f"覆盖缺口 Coverage gaps (top {len(gap_geo['features'])})", pane="gs-gaps",
             style_function=lambda f: {"color": GAP_COLOR, "weight": 1.5, "dashArray": "4 3", "fillOpacity": 0.08,
                                       "fillColor": GAP_COLOR},
@@ -390,12 +433,8 @@ def planning_map(service, coverage_result, gaps, proposed_sites=None, radius_m=N
 
     # existing facilities
     layer = service.point_layer(coverage_result.layer)
-    rows, _ = facility_rows(service, coverage_result)
-    labels, note = FACILITY_LABELS, ""
-    if rows and all(r[-1] == SAMPLE_LABEL for r in rows):  # say it once, not 3,400 times
-        rows, labels, note = [r[:-1] for r in rows], FACILITY_LABELS[:-1], SAMPLE_LABEL
-    title = f"{layer.spec.title_zh} {layer.spec.title_en}"
-    color = (layer.spec.marker or {}).get("color", "#d7301f")
+    batch = facility_batch(service, coverage_result)
+    rows, labels, note, title, color = (batch[k] for k in ("rows", "labels", "note", "title", "color"))
     cluster = MarkerCluster(name=f"现有站点 Existing: {layer.spec.title_zh}", chunked_loading=True,
                             disable_clustering_at_zoom=15, show_coverage_on_hover=False, max_cluster_radius=45,
                             spiderfy_on_max_zoom=False)
@@ -407,8 +446,10 @@ def planning_map(service, coverage_result, gaps, proposed_sites=None, radius_m=N
     # proposed sites with catchment circles
     proposed = proposed_rows(service, proposed_sites)
     circle_r = float(radius_m) if radius_m else coverage_result.catchment.straight_radius_m
-    if proposed:
-        group = folium.FeatureGroup(name=f"新增站点 Proposed sites ({len(proposed)})")
+    group = None
+    if proposed or tool:
+        group = folium.FeatureGroup(name=f"新增站点 Proposed sites ({len(proposed)})" if proposed else
+                                    "新增站点 Proposed sites")
         for p in proposed:
             circle = folium.Circle([p["lat"], p["lon"]], radius=circle_r, color=PROPOSED_COLOR, weight=2,
                                    dash_array="6 4", fill=True, fill_color=PROPOSED_COLOR, fill_opacity=0.08)
@@ -429,6 +470,17 @@ def planning_map(service, coverage_result, gaps, proposed_sites=None, radius_m=N
         catchment_text=coverage_result.catchment.describe(),
         any_no_demand=any(f["properties"]["covered_pct"] is None for f in dist_geo["features"]), heat=heat)))
     m.fit_bounds([[miny, minx], [maxy, maxx]])
+    if tool:
+        config = {**tool["config"], "facility_ids": batch["ids"], "facility_labels": labels, "facility_note": note,
+                  "totals": coverage_result.totals(), "catchment": coverage_result.catchment.describe(),
+                  "radius_m": circle_r, "gap_count": len(gaps), "sample": sample,
+                  "no_demand_color": NO_DEMAND_COLOR, "gap_color": GAP_COLOR, "proposed_color": PROPOSED_COLOR,
+                  "facility_style": {"radius": 5, "color": "#ffffff", "weight": 1, "fillOpacity": 0.9,
+                                     "pane": "gs-facilities"}}
+        names = {"districts": dist_layer, "heat": heat_layer, "gaps": gap_layer, "facilities": cluster,
+                 "proposed": group}
+        m.add_child(PlanningTool(config, {k: v.get_name() if v is not None else None for k, v in names.items()},
+                                 tool["js_url"], tool["css_url"]))
     m.heat_info = heat
     return localize(m, mode, url_prefix)
 
@@ -445,6 +497,6 @@ def _proposed_popup(p: dict, radius_m: float) -> str:
     return "<br>".join(lines)
 
 
-__all__ = ["planning_map", "uncovered_heat", "HeatData", "district_coverage_geojson", "gaps_geojson",
+__all__ = ["planning_map", "planning_data", "facility_batch", "district_styles", "uncovered_heat", "HeatData", "district_coverage_geojson", "gaps_geojson",
            "facility_rows", "proposed_rows", "coverage_color", "HEAT_MAX_POINTS", "TOP_GAPS",
            "COVERAGE_CLASSES"]
