@@ -170,7 +170,7 @@ def test_tool_removes_a_station_by_clicking_it_and_compares_saved_scenarios(brow
         api = post_json(server + "/api/coverage/scenario", {"layer": "stations", "radius_m": 1000,
                                                             "remove": [ids[0]]})
         lost = round(api["removed"][0]["no_longer_covered"])
-        page.wait_for_selector(f"#gp-removed .gp-site-loss >> text=−{lost:,} 人", timeout=30_000)
+        page.wait_for_selector(f"#gp-removed .gp-site-loss >> text={'−' if lost else ''}{lost:,} 人", timeout=30_000)
         assert page.locator("#gp-change").inner_text() == (f"−{lost:,} 人" if lost else "±0 人")
         # save it, add a site, save again, compare the two
         page.fill("#gp-name", "A 移除一站")
@@ -207,5 +207,6 @@ def test_tool_on_a_phone(browser, server):
         page.click("#gp-panel summary")
         page.select_option("#gp-how", "walk")
         page.wait_for_selector("text=/15 min by walk/", timeout=60_000)
+        assert page.locator("#gp-minutes").is_visible() and not page.locator("#gp-radius").is_visible()
         screenshot(page, "planning_tool_phone.png")
         assert log.problems == [] and log.external == []

@@ -128,3 +128,23 @@ def run_scenario(before: CoverageResult, facility_positions: np.ndarray, fac_lon
             covered[inside] = True
             cover[i] = float(w[inside[~without_additions[inside]]].sum())
     return ScenarioResult(before, covered, cover, loss, change)
+
+
+def coverage_with_changes(before: CoverageResult, fac_lon: np.ndarray, fac_lat: np.ndarray,
+                          positions: np.ndarray, change: Change) -> CoverageResult:
+    """The full coverage after ``change`` (for reports, which need every cell's distance and nearest facility),
+    computed from scratch: the facilities counted before (``positions`` with their WGS84 coordinates) without the
+    removed ones, plus the added sites (nearest facility -1). Same cells, catchment and covered test as before."""
+    keep = ~np.isin(positions, change.remove)
+    d = before.demand
+    dist_old, near_old = nearest_distances_m(d.lon, d.lat, fac_lon[keep], fac_lat[keep])
+    near_old = np.where(near_old >= 0, positions[keep][np.maximum(near_old, 0)], -1)
+    dist_new, _ = nearest_distances_m(d.lon, d.lat, change.add_lon, change.add_lat)
+    closer = dist_new < dist_old
+    dist = np.where(closer, dist_new, dist_old)
+    return CoverageResult(layer=before.layer, facilities=int(keep.sum()) + len(change.add_lon),
+                          catchment=before.catchment, demand=d, distance_m=dist,
+                          nearest_facility=np.where(closer, -1, near_old),
+                          covered=dist <= before.catchment.straight_radius_m, filters=before.filters,
+                          facility_lonlat=(np.concatenate([fac_lon[keep], change.add_lon]),
+                                           np.concatenate([fac_lat[keep], change.add_lat])))

@@ -174,3 +174,53 @@ class Scenario(Operation):
 
 
 SCENARIO = register(Scenario())
+
+
+def scenario_file_body(saved: dict) -> dict:
+    """The scenario body of a file saved by the planning tool (``{"name", "params": {...}, "add", "remove"}``)
+    or of a plain scenario body; anything else is refused with what is missing."""
+    if not isinstance(saved, dict):
+        raise InvalidQuery("a scenario file is a JSON object with params, add and remove", "file")
+    params = saved.get("params", {})
+    if not isinstance(params, dict):
+        raise InvalidQuery("params must be an object (layer, radius_m or minutes and mode, services)", "params")
+    body = {k: v for k, v in params.items() if v not in (None, "")}
+    for key in ("add", "remove", "move", "crs", *(p.name for p in PARAMS if p.name in saved and p.name != "name")):
+        if key in saved:
+            body[key] = saved[key]
+    return body
+
+
+def scenario_report_inputs(service, body: dict):
+    """What a plan report needs for a scenario: the coverage before and after (computed in full), the added sites
+    as a GeoDataFrame (rank, new_coverage, district, lon, lat) and a description of the scenario."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from ..core.scenario import coverage_with_changes
+    from .coverage import COVERAGE
+
+    request = SCENARIO.parse(body, service)
+    answer = SCENARIO.run(service, request)
+    before = COVERAGE.result(service, request.coverage)
+    layer = service.point_layer(request.coverage.layer)
+    positions, _ = facility_positions(service, layer, request.coverage.services, request.coverage.open_at)
+    after = coverage_with_changes(before, layer.index.lon[positions], layer.index.lat[positions], positions,
+                                  answer.result.change)
+    frame = pd.DataFrame([{"rank": i, "new_coverage": s["newly_covered"], "district": s["district_code"],
+                           "lon": wgs[0], "lat": wgs[1], "kind": s["kind"], "moved_id": s["id"]}
+                          for i, (s, (_, wgs, _, _)) in enumerate(zip(answer.sites, request.add), start=1)],
+                         columns=["rank", "new_coverage", "district", "lon", "lat", "kind", "moved_id"])
+    sites = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs="EPSG:4326")
+    t = answer.result.totals()
+    info = {"情景 scenario": "what-if (sites placed by hand, not optimised)",
+            "新增站点 sites added": sum(1 for a in request.add if a[2] == "add"),
+            "移除站点 stations removed": ", ".join(f"{r['name']} ({r['id']})" for r in answer.removed
+                                              if not r["moved"]) or "—",
+            "迁移站点 stations moved": ", ".join(r["id"] for r in answer.removed if r["moved"]) or "—",
+            "新增覆盖 newly covered": t["newly_covered"], "不再覆盖 no longer covered": t["no_longer_covered"],
+            "covered_before_pct": t["covered_before_pct"], "covered_after_pct": t["covered_after_pct"]}
+    return before, after, sites, info, answer
+
+
+__all__ = ["SCENARIO", "scenario_file_body", "scenario_report_inputs"]

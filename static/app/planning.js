@@ -319,7 +319,10 @@
     (r.removed || []).forEach(function (x) { byId[x.id] = x; });
     S.panel.querySelectorAll("#gp-removed li").forEach(function (li) {
       var x = byId[li.getAttribute("data-id")];
-      if (x) { li.querySelector(".gp-site-loss").textContent = "−" + num(x.no_longer_covered) + " 人"; }
+      if (x) {
+        var lost = Math.round(x.no_longer_covered);
+        li.querySelector(".gp-site-loss").textContent = (lost ? "−" + num(lost) : "0") + " 人";
+      }
     });
     var rows = (r.districts || []).filter(function (d) { return Math.round(d.change) !== 0; })
       .sort(function (a, b) { return Math.abs(b.change) - Math.abs(a.change); }).slice(0, 8);
