@@ -14,7 +14,10 @@ apt_install() {
   fi
 }
 
+# Pango (WeasyPrint draws the reports' PDF with it) and a Chinese font for the PDF's text
+apt_install libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei
 if [ "${1:-}" = "--with-test-tools" ]; then
+  apt_install poppler-utils   # pdfinfo, pdftotext, pdffonts: the report tests read the PDFs with them
   apt_install gdal-bin   # ogrinfo: the real OGC API - Features client the tests drive
   bash scripts/install_browser.sh   # Debian's Chromium (+ a Chinese font) for the browser tests
   bash scripts/install_test_js.sh   # gcoord (npm): an independent GCJ-02/BD-09 implementation the geocoding tests check against

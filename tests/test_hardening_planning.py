@@ -56,8 +56,8 @@ def test_finding_1_a_huge_catchment_is_refused_before_any_neighbour_search(clien
     monkeypatch.setattr("geoserver.core.planning.cKDTree", SpyTree)
     r = client.post("/api/siting", json={"k": 1, "radius_m": 50000})
     assert r.status_code == 400 and r.json["parameter"] == "radius_m"
-    assert r.json["description"].startswith("this instance has about 1,459,")
-    assert "radius_m up to about 2,738" in r.json["description"]
+    assert r.json["description"].startswith("this instance has about 1,458,")
+    assert "radius_m up to about 2,739" in r.json["description"]
     assert not [x for x in listed if x > 10_000], "a neighbour list was built for the 50 km catchment"
     page = client.get("/planning?radius_m=50000&k=1")
     assert page.status_code == 400 and page.json["parameter"] == "radius_m"

@@ -6,6 +6,18 @@
   sample facilities. Central districts have none: they are urban throughout.
 * ``WATER``: rough outlines of the two largest lakes inside district polygons (Dianshan Lake, Dishui Lake), so
   neither population nor sample facilities are put in them.
+
+What ``WATER`` does not hold, and why. The district polygons also contain the Huangpu (a few hundred metres wide),
+Suzhou Creek (under 100 m), the tidal flats along Pudong's and Chongming's coasts and the shoals of the Yangtze
+estuary, and the grid demand model puts people on them as on land. Outlines drawn by hand to the 1-2 km of the
+positions above would be wider than the rivers and would cut land as often as water, and no coastline is bundled
+that could separate the flats from land; so none are drawn. What the polygons themselves show: parts that are
+islands known to be uninhabited, namely the two parts of Pudong's polygon in the estuary (the Jiuduansha shoals,
+60.6 km2, at 121.88-122.01 E, 31.16-31.25 N), Jinshan's three islets and Sheshan island (Chongming's smallest part,
+at 122.24 E, 31.42 N). On the 200 m grid they hold 20,352, 204 and 26 people. Leaving them out would move those
+20,582 people to land in the same districts and change the verified coverage figures (stations at 1,000 m: 84.54 %
+to 84.57 %; the 200 m grid: 198,698 cells to 197,172), so the model keeps them and says so (demand.MODEL_NOTE).
+A population raster used as demand places people by its own data, and none of this applies to it.
 """
 
 from __future__ import annotations

@@ -181,15 +181,17 @@ class GeoService:
         return self._cache_bytes
 
     def demand_files(self) -> dict[str, Path]:
-        """Demand layers a planner put in <data dir>/demand/ (GeoPackage, GeoJSON, Shapefile or CSV)."""
+        """Demand layers a planner put in <data dir>/demand/ (GeoPackage, GeoJSON, Shapefile, CSV or a GeoTIFF
+        population raster)."""
         folder = self.data_dir / "demand"
         if not folder.is_dir():
             return {}
         return {p.stem: p for p in sorted(folder.iterdir())
-                if p.suffix.lower() in (".gpkg", ".geojson", ".json", ".shp", ".csv")}
+                if p.suffix.lower() in (".gpkg", ".geojson", ".json", ".shp", ".csv", ".tif", ".tiff")}
 
     def demand(self, name: str = "grid", cell_m: float = 200.0, weight_column: str | None = None):
-        """The named demand layer: ``grid`` (census model on a cell_m grid) or a file from demand_files()."""
+        """The named demand layer: ``grid`` (census model on a cell_m grid) or a file from demand_files() (cell_m
+        applies to the grid only; a raster's cells are its own)."""
         from .demand import grid_demand, load_demand
         if name in ("grid", "", None):
             return self.cached(("demand", "grid", float(cell_m)), lambda: grid_demand(self, float(cell_m)))
