@@ -4,6 +4,9 @@ Through the Flask app (its test client, planning in the request thread: the time
 the coverage of the layer already computed once (``warm``: what a planner trying sites one after another sees) and,
 separately, the first scenario of a catchment (``cold``: the coverage before is computed first, then cached).
 
+Also the planning tool's redraw when a parameter changes (``GET /planning/data``: totals, district styles, heat
+points, gaps; with ``facilities=1`` the 3,400 stations too), with the catchment's coverage cached.
+
 Usage: ``.venv/bin/python benchmarks/bench_scenario.py [--runs 15]``; writes benchmarks/results/scenario.json.
 """
 
@@ -70,6 +73,23 @@ def main() -> None:
         times = [post({**base, **make()}) for _ in range(args.runs)]
         results[name] = {"median_ms": round(statistics.median(times) * 1000, 1),
                          "max_ms": round(max(times) * 1000, 1), "runs": args.runs}
+    started = time.perf_counter()
+    client.get("/planning/data?radius_m=1300")
+    results["cold: planning tool redraw for a new radius (coverage and gaps computed)"] = {
+        "median_ms": round((time.perf_counter() - started) * 1000, 1), "runs": 1}
+    for name, query in (("planning tool redraw (/planning/data)", "radius_m=1000"),
+                        ("planning tool redraw with the stations (facilities=1)", "radius_m=1000&facilities=1")):
+        def get() -> float:
+            started = time.perf_counter()
+            resp = client.get("/planning/data?" + query)
+            if resp.status_code != 200:
+                raise SystemExit(f"{query}: {resp.status_code} {resp.get_json()}")
+            return time.perf_counter() - started
+        get()
+        times = [get() for _ in range(args.runs)]
+        results[name] = {"median_ms": round(statistics.median(times) * 1000, 1),
+                         "max_ms": round(max(times) * 1000, 1), "runs": args.runs,
+                         "bytes": len(client.get("/planning/data?" + query).get_data())}
     for name, entry in results.items():
         print(f"{name:<60} {entry['median_ms']:>8.1f} ms")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -474,6 +474,8 @@ def planning_map(service, coverage_result, gaps, proposed_sites=None, radius_m=N
         config = {**tool["config"], "facility_ids": batch["ids"], "facility_labels": labels, "facility_note": note,
                   "totals": coverage_result.totals(), "catchment": coverage_result.catchment.describe(),
                   "radius_m": circle_r, "gap_count": len(gaps), "sample": sample,
+                  "proposals": [{"lon": p["lon"], "lat": p["lat"], "rank": p["rank"],
+                                 "new_coverage": p["new_coverage"], "district": p["district"]} for p in proposed],
                   "no_demand_color": NO_DEMAND_COLOR, "gap_color": GAP_COLOR, "proposed_color": PROPOSED_COLOR,
                   "facility_style": {"radius": 5, "color": "#ffffff", "weight": 1, "fillOpacity": 0.9,
                                      "pane": "gs-facilities"}}

@@ -399,14 +399,18 @@
                                       fillOpacity: 1, pane: "gs-proposed"})
         .bindTooltip("建议站点 Proposed site #" + esc(s.p.rank) + ": +" + num(s.p.new_coverage) + " 人").addTo(group);
     });
-    var sum = plan.summary || {};
+    listProposals(plan.summary || {});
+  }
+
+  function listProposals(sum) {
     $("#gp-proposals").innerHTML =
-      "<p>" + feats.length + " 个建议站点 proposed sites · " + esc(sum.solver || "") + " · 覆盖率 " +
-      pct(sum.covered_pct_before) + " → " + pct(sum.covered_pct_after) + "</p><ol>" +
+      "<p>" + S.proposals.length + " 个建议站点 proposed sites" + (sum.solver ? " · " + esc(sum.solver) : "") +
+      (sum.covered_before_pct != null ? " · 覆盖率 " + pct(sum.covered_before_pct) + " → " +
+        pct(sum.covered_after_pct) : "") + "</p><ol>" +
       S.proposals.slice(0, 50).map(function (s) {
-        return "<li>+" + num(s.p.new_coverage) + " 人 · " + esc(s.p.district_name || s.p.district || "—") + "</li>";
+        return "<li>+" + num(s.p.new_coverage) + " 人 · " + esc(s.p.district || "—") + "</li>";
       }).join("") + "</ol>";
-    $("#gp-adopt").hidden = !feats.length;
+    $("#gp-adopt").hidden = !S.proposals.length;
   }
 
   function adoptProposals() {
@@ -692,6 +696,9 @@
       S.layers.facilities.eachLayer(function (l) { if (l.options.gsRow) { rows[l.options.gsIndex] = l.options.gsRow; } });
       S.facilities.rows = rows;
     }
+    // sites the page was drawn with (/planning?k=10): listed, and they can join the scenario too
+    S.proposals = (opts.config.proposals || []).map(function (p) { return {lon: p.lon, lat: p.lat, p: p}; });
+    if (S.proposals.length) { listProposals({}); }
     window.GeoPlanning.state = S;
   }
 
