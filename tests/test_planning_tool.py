@@ -5,8 +5,10 @@ scenario API, scenarios are saved and compared, and nothing is fetched from outs
 
 from __future__ import annotations
 
+import io
 import json
 import urllib.request
+import zipfile
 
 import pytest
 
@@ -62,6 +64,37 @@ def test_planning_page_carries_the_tool(client):
     for name, ctype in (("planning.js", "text/javascript"), ("planning.css", "text/css")):
         asset = client.get(f"/static/app/{name}")
         assert asset.status_code == 200 and asset.mimetype == ctype
+
+
+def test_a_scenario_becomes_a_report_zip(client):
+    body = {"layer": "stations", "radius_m": 1000, "add": [list(CHONGMING), [121.30, 30.90]], "remove": ["ST00001"]}
+    expected = client.post("/api/coverage/scenario", json=body).get_json()["totals"]
+    r = client.post("/api/coverage/scenario/report", json={**body, "name": "崇明加两站"})
+    assert r.status_code == 200 and r.mimetype == "application/zip"
+    assert r.headers["Content-Disposition"] == 'attachment; filename="scenario-report.zip"'
+    with zipfile.ZipFile(io.BytesIO(r.get_data())) as archive:
+        names = sorted(n.split("/", 1)[1] for n in archive.namelist())
+        summary = json.loads(archive.read("scenario-report/summary.json"))
+        page = archive.read("scenario-report/report.html").decode("utf-8")
+        pdf = archive.read("scenario-report/report.pdf")
+    assert {"report.html", "report.pdf", "summary.json", "proposed_sites.csv", "gaps.geojson"} <= set(names)
+    assert pdf.startswith(b"%PDF-")
+    assert summary["title"] == "情景规划报告 Scenario report — 崇明加两站" and "崇明加两站" in page
+    assert summary["after"]["totals"]["covered"] == expected["covered_after"]
+    assert summary["before"]["totals"]["covered"] == expected["covered_before"]
+    assert summary["after"]["facilities"] == 3400 - 1 + 2
+    assert [round(s["new_coverage"], 1) for s in summary["proposed_sites"]] == [505.1, 2006.7]
+
+
+@pytest.mark.parametrize("body, parameter", [
+    ({"layer": "stations", "name": "x" * 61, "add": [list(CHONGMING)]}, "name"),
+    ({"layer": "stations", "name": 5, "add": [list(CHONGMING)]}, "name"),
+    ({"layer": "stations", "name": "nothing"}, "add"),
+    ({"layer": "stations", "remove": ["NOPE"]}, "remove"),
+])
+def test_scenario_report_refuses_bad_bodies(client, body, parameter):
+    r = client.post("/api/coverage/scenario/report", json=body)
+    assert r.status_code == 400 and r.get_json()["parameter"] == parameter
 
 
 # --- the page in Chromium ----------------------------------------------------------------------------------------
@@ -194,6 +227,15 @@ def test_tool_removes_a_station_by_clicking_it_and_compares_saved_scenarios(brow
         saved = json.loads(page.evaluate("() => localStorage.getItem('geoserver.planning.scenarios')"))
         assert saved[1]["add"] and saved[1]["remove"] == [ids[0]]
         screenshot(page, "planning_tool_compare.png")
+        # the current scenario as the planning report
+        with page.expect_download(timeout=120_000) as download:
+            page.click("#gp-report")
+        with zipfile.ZipFile(download.value.path()) as archive:
+            summary = json.loads(archive.read("scenario-report/summary.json"))
+            assert archive.read("scenario-report/report.pdf").startswith(b"%PDF-")
+        assert summary["title"] == "情景规划报告 Scenario report — B 加一站"
+        assert len(summary["proposed_sites"]) == 1 and summary["after"]["facilities"] == 3400
+        page.wait_for_selector("#gp-status >> text=报告已下载 Report downloaded")
         assert log.problems == [] and log.external == []
 
 

@@ -68,6 +68,12 @@ def body_text(resp) -> str:
     data = resp.get_data()
     if resp.headers.get("Content-Encoding") == "gzip":
         data = gzip.decompress(data)
+    if resp.mimetype == "application/zip":   # a report: every text file in it (the PDF's text is not searched)
+        import io
+        import zipfile
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return "\n".join(archive.read(n).decode("utf-8", errors="replace") for n in archive.namelist()
+                             if not n.endswith(".pdf"))
     return data.decode("utf-8", errors="replace")
 
 
@@ -291,6 +297,8 @@ def post_bodies(world: World) -> dict[str, list[dict]]:
         "/api/nearest": [{"layer": lid, "k": 50, "points": points} for lid in world.markers],
         "/api/coverage/scenario": [{"layer": "stations", "add": [[lon, lat]],
                                     "remove": list(world.markers["stations"])[:2]}],
+        "/api/coverage/scenario/report": [{"layer": "stations", "add": [[lon, lat]], "name": "sweep",
+                                           "remove": list(world.markers["stations"])[:1]}],
         "/api/siting": [{"layer": "stations", "k": 2},
                         {"layer": "stations", "k": 2, "candidates": "both", "candidate_layer": "stations"},
                         {"layer": "canteens", "k": 2, "candidates": "layer", "candidate_layer": "stations"}],

@@ -136,6 +136,7 @@ def operations() -> dict:
     """Operation name -> function(service, payload) returning a picklable answer (the same in both modes)."""
     from . import analysis, pages, siting
     return {"coverage": analysis.coverage_body, "gaps": analysis.gaps_body, "scenario": analysis.scenario_body,
+            "scenario_report": analysis.scenario_report_zip,
             "planning": pages.planning_html, "planning_data": pages.planning_data_body,
             "siting": siting.siting_answer, "siting_job": siting.run_job}
 

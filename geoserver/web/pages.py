@@ -55,7 +55,8 @@ def tool_config(svc, req) -> dict:
             "modes": dict(SPEEDS_KMH), "mode_labels": MODE_LABELS,
             "limits": {"max_radius_m": MAX_RADIUS_M, "max_minutes": MAX_MINUTES, "max_changes": MAX_CHANGES,
                        "max_k": MAX_K},
-            "urls": {"data": "/planning/data", "scenario": "/api/coverage/scenario", "siting": "/api/siting"}}
+            "urls": {"data": "/planning/data", "scenario": "/api/coverage/scenario", "siting": "/api/siting",
+                     "report": "/api/coverage/scenario/report"}}
 
 
 def planning_html(svc, payload: dict) -> str:

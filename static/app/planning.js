@@ -6,8 +6,9 @@
  *  - a scenario (sites added by clicking the map and dragged, stations removed by clicking them) is sent to
  *    /api/coverage/scenario and the numbers (before -> after, per site, per removed station, per district) change;
  *  - proposals come from /api/siting (a background job is followed until it ends) and can join the scenario;
- *  - scenarios are saved in this browser (localStorage), compared two at a time and downloaded as JSON for
- *    `geoserver report scenario FILE` (a planning report with PDF).
+ *  - scenarios are saved in this browser (localStorage), compared two at a time, downloaded as JSON (for
+ *    `geoserver report scenario FILE`) or turned into the planning report (a zip with HTML and PDF) by
+ *    /api/coverage/scenario/report.
  * No outside requests: only this server's API.
  */
 (function () {
@@ -510,6 +511,33 @@
     setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
   }
 
+  function report() {
+    if (!S.scenario.add.length && !Object.keys(S.scenario.remove).length) {
+      status("先添加或移除站点 Add or remove a site first", "error");
+      return Promise.resolve();
+    }
+    var body = scenarioBody();
+    var name = $("#gp-name").value.trim();
+    if (name) { body.name = name; }
+    status("正在生成报告（约 10 秒）… Writing the report (about 10 s)…", "busy");
+    return fetch(S.config.urls.report, {method: "POST", credentials: "same-origin",
+                                        headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})
+      .then(function (r) {
+        if (!r.ok) {
+          return r.json().catch(function () { return {}; }).then(function (b) {
+            throw new Error(b.description || ("HTTP " + r.status));
+          });
+        }
+        return r.blob();
+      }).then(function (blob) {
+        var a = el("a", {href: URL.createObjectURL(blob), download: "scenario-report.zip"});
+        document.body.appendChild(a);
+        a.click();
+        setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+        status("报告已下载 Report downloaded", "ok");
+      }).catch(function (err) { status(err.message, "error"); });
+  }
+
   // ---- the panel ----------------------------------------------------------------------------------------------
   function setControls(p) {
     $("#gp-layer").value = p.layer;
@@ -601,8 +629,10 @@
       "aria-label=\"情景名称 Scenario name\"><button type=\"button\" id=\"gp-save\">保存 Save</button></div>" +
       "<ul id=\"gp-saved\" class=\"gp-list\"></ul><div id=\"gp-compare-box\" hidden>" +
       "<button type=\"button\" id=\"gp-compare-btn\">比较所选 Compare</button></div><div id=\"gp-compare\"></div>" +
-      "<button type=\"button\" id=\"gp-download\">下载 JSON Download</button>" +
-      "<p class=\"gp-muted\">报告 Report: <code>geoserver report scenario 文件.json --out 目录</code></p></section>" +
+      "<div class=\"gp-row\"><button type=\"button\" id=\"gp-download\">下载 JSON Download</button>" +
+      "<button type=\"button\" id=\"gp-report\">报告 Report (HTML + PDF)</button></div>" +
+      "<p class=\"gp-muted\">报告为 zip：report.html、report.pdf、CSV、GeoJSON。A zip of the planning report; also " +
+      "<code>geoserver report scenario 文件.json --out 目录</code></p></section>" +
       (c.sample ? "<p class=\"gp-warn\">示例数据：站点为虚构样例 SAMPLE data: made-up facilities</p>" : "") +
       "</div></details>";
     var panel = el("aside", {id: "gp-panel", "aria-label": "规划工具 Planning tool"}, html);
@@ -636,6 +666,7 @@
     $("#gp-clear").addEventListener("click", function () { clearScenario(); status(""); });
     $("#gp-save").addEventListener("click", save);
     $("#gp-download").addEventListener("click", download);
+    $("#gp-report").addEventListener("click", report);
     $("#gp-compare-btn").addEventListener("click", compare);
     p.querySelectorAll(".gp-mode button").forEach(function (b) {
       b.addEventListener("click", function () { setMode(b.getAttribute("data-mode")); });
