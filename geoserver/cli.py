@@ -215,6 +215,50 @@ def report_coverage(ctx, out_dir, no_pdf, **options):
         click.echo(f"  wrote {path}")
 
 
+@report.command("scenario")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@_OUT_OPTION
+@_NO_PDF_OPTION
+@click.option("--title", help="Report title (default: from the scenario's name).")
+@click.pass_context
+def report_scenario(ctx, file, out_dir, no_pdf, title):
+    """A what-if scenario saved by the planning tool (/planning: Save, Download JSON) as the planning report:
+    coverage before and after, the added sites with the people each newly covers, the removed stations.
+
+    FILE is the downloaded JSON ({"name", "params": {layer, radius_m | minutes and mode, services}, "add": [[lon,
+    lat], ...], "remove": [ids]}) or a plain /api/coverage/scenario body."""
+    import json as _json
+    from pathlib import Path
+
+    from .core.errors import InvalidQuery
+    from .planning.scenario import scenario_file_body, scenario_report_inputs
+    from .render.report import write_plan_report
+
+    try:
+        saved = _json.loads(Path(file).read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{file}: cannot be read ({exc})") from None
+    except ValueError as exc:
+        raise click.ClickException(f"{file}: not JSON: {exc}") from None
+    svc = _load_service(ctx)
+
+    def run():
+        body = scenario_file_body(saved)
+        name = str(saved.get("name") or "").strip()[:60] if isinstance(saved, dict) else ""
+        before, after, sites, info, answer = scenario_report_inputs(svc, body)
+        heading = title or (f"情景规划报告 Scenario report — {name}" if name else None)
+        if heading is not None and not heading.strip():
+            raise InvalidQuery("the title is empty", "title")
+        return answer, write_plan_report(out_dir, svc, before, after, sites, info, title=heading, pdf=not no_pdf)
+
+    answer, paths = _run_report(run)
+    t = answer.result.totals()
+    click.echo(f"scenario: {t['covered_before_pct']} % -> {t['covered_after_pct']} % "
+               f"({t['newly_covered']:,.0f} newly covered, {t['no_longer_covered']:,.0f} no longer covered)")
+    for path in paths.values():
+        click.echo(f"  wrote {path}")
+
+
 @main.command()
 @_operation("siting").click_options()
 @_OUT_OPTION

@@ -252,3 +252,37 @@ def test_tool_on_a_phone(browser, server):
         assert page.locator("#gp-minutes").is_visible() and not page.locator("#gp-radius").is_visible()
         screenshot(page, "planning_tool_phone.png")
         assert log.problems == [] and log.external == []
+
+
+# --- a downloaded scenario through the command line ----------------------------------------------------------------
+def test_report_scenario_command(tmp_path):
+    from click.testing import CliRunner
+
+    from geoserver.cli import main
+
+    saved = {"name": "崇明加两站", "params": {"layer": "stations", "radius_m": 1000},
+             "add": [list(CHONGMING), [121.30, 30.90]], "remove": ["ST00001"], "totals": {"ignored": True}}
+    (tmp_path / "s.json").write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "report"
+    env = {"GEOSERVER_DATABASE_URL": None}
+    result = CliRunner().invoke(main, ["report", "scenario", str(tmp_path / "s.json"), "--out", str(out),
+                                       "--no-pdf"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == ("scenario: 84.545 % -> 84.555 % (2,512 newly covered, 0 no longer "
+                                             "covered)")
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["title"] == "情景规划报告 Scenario report — 崇明加两站"
+    assert summary["after"]["totals"]["covered"] - summary["before"]["totals"]["covered"] == pytest.approx(2511.8,
+                                                                                                           abs=0.2)
+    first = summary["executive_summary"]["zh"][0]
+    assert "同时移除现有站点：黄浦区环卫作息点户外职工爱心接力站（示例0001） (ST00001)" in first
+    assert not (out / "report.pdf").exists() and (out / "report.html").exists()
+    # bad files: one line each, nothing written
+    for text, message in (("nope", "not JSON"), ("[1]", "a scenario file is a JSON object"),
+                          ('{"params": {"layer": "stations"}, "add": [[200, 31]]}', "add[0]: lon=200"),
+                          ('{"params": {"layer": "stations"}}', "nothing to try")):
+        (tmp_path / "bad.json").write_text(text, encoding="utf-8")
+        bad = CliRunner().invoke(main, ["report", "scenario", str(tmp_path / "bad.json"), "--out",
+                                        str(tmp_path / "never")], env=env)
+        assert bad.exit_code == 1 and message in bad.output and "Traceback" not in bad.output, bad.output
+        assert not (tmp_path / "never").exists()

@@ -198,6 +198,7 @@ def scenario_report_inputs(service, body: dict):
     import pandas as pd
 
     from ..core.scenario import coverage_with_changes
+    from ..render.report import LOST_KEY, REMOVED_KEY
     from .coverage import COVERAGE
 
     request = SCENARIO.parse(body, service)
@@ -215,10 +216,10 @@ def scenario_report_inputs(service, body: dict):
     t = answer.result.totals()
     info = {"情景 scenario": "what-if (sites placed by hand, not optimised)",
             "新增站点 sites added": sum(1 for a in request.add if a[2] == "add"),
-            "移除站点 stations removed": ", ".join(f"{r['name']} ({r['id']})" for r in answer.removed
+            REMOVED_KEY: ", ".join(f"{r['name']} ({r['id']})" for r in answer.removed
                                               if not r["moved"]) or "—",
             "迁移站点 stations moved": ", ".join(r["id"] for r in answer.removed if r["moved"]) or "—",
-            "新增覆盖 newly covered": t["newly_covered"], "不再覆盖 no longer covered": t["no_longer_covered"],
+            "新增覆盖 newly covered": t["newly_covered"], LOST_KEY: t["no_longer_covered"],
             "covered_before_pct": t["covered_before_pct"], "covered_after_pct": t["covered_after_pct"]}
     return before, after, sites, info, answer
 

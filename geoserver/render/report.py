@@ -826,6 +826,11 @@ def _change_words(pp: float | None) -> tuple[str, str]:
     return ("提高到", "rises to") if pp > 0 else ("下降到", "falls to")
 
 
+#: Keys of a what-if scenario's description (planning/scenario.py scenario_report_inputs) the summary reads.
+REMOVED_KEY = "移除站点 stations removed"
+LOST_KEY = "不再覆盖 no longer covered"
+
+
 def plan_summary(service, result_after, records: list[dict], tb: dict, ta: dict, gaps_after,
                  siting_info: dict) -> dict:
     """The executive summary of a plan report (see :func:`coverage_summary`): the proposed sites ranked — where,
@@ -861,6 +866,12 @@ def plan_summary(service, result_after, records: list[dict], tb: dict, ta: dict,
         en = [f"Build {len(records)} new {what_en}{moved_en}. Within {c_en}, city-wide coverage {to_en} "
               f"{_fmt_pct(ta['covered_pct'])} from {_fmt_pct(tb['covered_pct'])}{change_en}: {net_en}; about "
               f"{_people(ta['uncovered'])} remain uncovered."]
+        removed = siting_info.get(REMOVED_KEY) if isinstance(siting_info, dict) else None
+        if removed and removed != "—":
+            lost = siting_info.get(LOST_KEY) or 0.0
+            zh[0] += f"同时移除现有站点：{removed}；因此不再覆盖约 {_people(lost)} 人（已计入上面的数字）。"
+            en[0] += (f" Existing stations removed: {removed}; about {_people(lost)} people are no longer covered "
+                      "(counted in the figures above).")
         gap = siting_info.get("gap") if isinstance(siting_info, dict) else None
         if isinstance(gap, (int, float)) and math.isfinite(gap):
             zh[0] += ("这已是最优方案。" if gap <= 0 else f"与理论上限相差不超过 {100 * gap:.1f} %。")
