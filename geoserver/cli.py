@@ -138,6 +138,27 @@ _NO_PDF_OPTION = click.option("--no-pdf", "no_pdf", is_flag=True,
                               help="Do not write report.pdf (the A4 PDF adds 1-2 s).")
 
 
+def _tiles_options(fn):
+    """--tiles-url / --tiles-attribution: a base map under the report's interactive map (default: the server's
+    GEOSERVER_TILES_URL / GEOSERVER_TILES_ATTRIBUTION; none: the report needs no network)."""
+    fn = click.option("--tiles-attribution", envvar="GEOSERVER_TILES_ATTRIBUTION",
+                      help="Attribution the tile provider's terms ask for (env GEOSERVER_TILES_ATTRIBUTION).")(fn)
+    return click.option("--tiles-url", envvar="GEOSERVER_TILES_URL",
+                        help="WGS84 {z}/{x}/{y} tile template for the report's map (env GEOSERVER_TILES_URL; "
+                             "default: no base map, the report works offline).")(fn)
+
+
+def _tiles(url: str | None, attribution: str | None) -> dict | None:
+    """The base-map dict of planning_map for the tiles options; a template without {z}, {x}, {y} is refused."""
+    if not url:
+        return None
+    from urllib.parse import urlsplit
+    if not url.startswith(("https://", "http://")) or not all(k in url for k in ("{z}", "{x}", "{y}")):
+        raise click.BadParameter("an http(s) template with {z}, {x} and {y}", param_hint="--tiles-url")
+    host = urlsplit(url).hostname or "the tile server"
+    return {"url": url, "attribution": attribution or f"底图 Base map: {host}", "name": "底图 Base map"}
+
+
 class _Steps:
     """A progress bar over named steps (stderr), closed on exit even after Ctrl-C."""
 
@@ -184,14 +205,16 @@ def report():
 @_operation("coverage").click_options()
 @_OUT_OPTION
 @_NO_PDF_OPTION
+@_tiles_options
 @click.pass_context
-def report_coverage(ctx, out_dir, no_pdf, **options):
+def report_coverage(ctx, out_dir, no_pdf, tiles_url, tiles_attribution, **options):
     """Coverage of a layer by district, the gaps it leaves, as a self-contained report.
 
     Without --radius-m or --minutes the catchment is the layer spec's catchment_radius_m (as in /api/coverage)."""
     from .core.coverage import find_gaps
     from .render.report import write_coverage_report
 
+    tiles = _tiles(tiles_url, tiles_attribution)
     coverage = _operation("coverage")
     with _Steps(5) as steps:
         svc = _load_service(ctx)
@@ -204,7 +227,7 @@ def report_coverage(ctx, out_dir, no_pdf, **options):
             steps.step("gaps")
             gaps = find_gaps(result)
             steps.step("report")
-            return result, write_coverage_report(out_dir, svc, result, gaps, pdf=not no_pdf)
+            return result, write_coverage_report(out_dir, svc, result, gaps, pdf=not no_pdf, tiles=tiles)
 
         result, paths = _run_report(run)
         steps.step("done")
@@ -220,8 +243,9 @@ def report_coverage(ctx, out_dir, no_pdf, **options):
 @_OUT_OPTION
 @_NO_PDF_OPTION
 @click.option("--title", help="Report title (default: from the scenario's name).")
+@_tiles_options
 @click.pass_context
-def report_scenario(ctx, file, out_dir, no_pdf, title):
+def report_scenario(ctx, file, out_dir, no_pdf, title, tiles_url, tiles_attribution):
     """A what-if scenario saved by the planning tool (/planning: Save, Download JSON) as the planning report:
     coverage before and after, the added sites with the people each newly covers, the removed stations.
 
@@ -240,6 +264,7 @@ def report_scenario(ctx, file, out_dir, no_pdf, title):
         raise click.ClickException(f"{file}: cannot be read ({exc})") from None
     except ValueError as exc:
         raise click.ClickException(f"{file}: not JSON: {exc}") from None
+    tiles = _tiles(tiles_url, tiles_attribution)
     svc = _load_service(ctx)
 
     def run():
@@ -249,7 +274,8 @@ def report_scenario(ctx, file, out_dir, no_pdf, title):
         heading = title or (f"情景规划报告 Scenario report — {name}" if name else None)
         if heading is not None and not heading.strip():
             raise InvalidQuery("the title is empty", "title")
-        return answer, write_plan_report(out_dir, svc, before, after, sites, info, title=heading, pdf=not no_pdf)
+        return answer, write_plan_report(out_dir, svc, before, after, sites, info, title=heading, pdf=not no_pdf,
+                                         tiles=tiles)
 
     answer, paths = _run_report(run)
     t = answer.result.totals()
@@ -263,8 +289,9 @@ def report_scenario(ctx, file, out_dir, no_pdf, title):
 @_operation("siting").click_options()
 @_OUT_OPTION
 @_NO_PDF_OPTION
+@_tiles_options
 @click.pass_context
-def plan(ctx, out_dir, no_pdf, **options):
+def plan(ctx, out_dir, no_pdf, tiles_url, tiles_attribution, **options):
     """Propose new sites (maximal covering) and write a plan report (--k 20 when neither --k nor --target-pct is
     given; the catchment as in `report coverage`)."""
     from tqdm import tqdm
@@ -276,6 +303,7 @@ def plan(ctx, out_dir, no_pdf, **options):
     body = siting.from_cli(options)
     if "k" not in body and "target_pct" not in body:
         body["k"] = 20
+    tiles = _tiles(tiles_url, tiles_attribution)
     svc = _load_service(ctx)
 
     def run():
@@ -291,7 +319,7 @@ def plan(ctx, out_dir, no_pdf, **options):
             result = siting.solve(svc, problem, progress=progress)
         after = coverage_after(result)
         paths = write_plan_report(out_dir, svc, problem.before, after, sites_frame(result), result.summary(),
-                                  pdf=not no_pdf)
+                                  pdf=not no_pdf, tiles=tiles)
         return result, paths
 
     result, paths = _run_report(run)

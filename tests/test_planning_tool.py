@@ -286,3 +286,26 @@ def test_report_scenario_command(tmp_path):
                                         str(tmp_path / "never")], env=env)
         assert bad.exit_code == 1 and message in bad.output and "Traceback" not in bad.output, bad.output
         assert not (tmp_path / "never").exists()
+
+
+def test_report_base_map_from_configuration(tmp_path, client):
+    from click.testing import CliRunner
+
+    from geoserver.cli import main
+
+    (tmp_path / "s.json").write_text(json.dumps({"params": {"layer": "stations"}, "add": [list(CHONGMING)]}),
+                                     encoding="utf-8")
+    env = {"GEOSERVER_DATABASE_URL": None, "GEOSERVER_TILES_URL": "https://tiles.example.org/{z}/{x}/{y}.png",
+           "GEOSERVER_TILES_ATTRIBUTION": "© Example tiles"}
+    result = CliRunner().invoke(main, ["report", "scenario", str(tmp_path / "s.json"), "--out", str(tmp_path / "r"),
+                                       "--no-pdf"], env=env)
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "https://tiles.example.org/{z}/{x}/{y}.png" in page and "Example tiles" in page
+    bad = CliRunner().invoke(main, ["report", "scenario", str(tmp_path / "s.json"), "--out", str(tmp_path / "n"),
+                                    "--tiles-url", "https://tiles.example.org/tile.png"], env=env)
+    assert bad.exit_code == 2 and "--tiles-url" in bad.output and not (tmp_path / "n").exists()
+    # without configuration the report needs no network
+    plain = CliRunner().invoke(main, ["report", "scenario", str(tmp_path / "s.json"), "--out", str(tmp_path / "p"),
+                                      "--no-pdf"], env={"GEOSERVER_DATABASE_URL": None, "GEOSERVER_TILES_URL": None})
+    assert plain.exit_code == 0 and "tiles.example.org" not in (tmp_path / "p" / "report.html").read_text("utf-8")

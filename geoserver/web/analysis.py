@@ -95,7 +95,8 @@ def scenario_report():
     if name is not None and (not isinstance(name, str) or len(name) > MAX_REPORT_NAME):
         raise InvalidQuery(f"name must be text of at most {MAX_REPORT_NAME} characters", "name")
     SCENARIO.parse(body, current_app.extensions["geoservice"])   # a bad request is refused before it takes a slot
-    data = current_app.extensions["planning"].run("scenario_report", {"body": body, "name": (name or "").strip()},
-                                                  client_of(request))
+    from .pages import tiles_config
+    payload = {"body": body, "name": (name or "").strip(), "tiles": tiles_config()}   # the planning page's base map
+    data = current_app.extensions["planning"].run("scenario_report", payload, client_of(request))
     return Response(data, content_type="application/zip", headers={
         "Cache-Control": "no-store", "Content-Disposition": 'attachment; filename="scenario-report.zip"'})
