@@ -29,6 +29,18 @@ def test_planning_data_for_a_radius(client):
     assert d["districts"]["310101"]["covered_label"] == "100.0 %" and d["districts"]["310101"]["color"] == "#4575b4"
     assert len(d["gaps"]["features"]) == 30 and d["gaps"]["features"][0]["properties"]["rank"] == 1
     assert 0 < len(d["heat"]) <= 20_000 and "facilities" not in d and d["sample"] is True
+    assert [g["rank"] for g in d["gap_list"]] == list(range(1, 11))
+    assert d["gap_list"][0]["districts"] == "嘉定区" and d["gap_list"][0]["coverable"] == 20638.5
+
+
+def test_a_gaps_point_covers_what_the_gap_promises(client):
+    """One new site at a gap's point newly covers exactly the people the gap says it would (the scenario's test:
+    geodesic distance from the reported 6-decimal point), for the ten largest gaps at two radii."""
+    for radius in (1000, 1500):
+        gaps = client.get(f"/planning/data?radius_m={radius}").get_json()["gap_list"]
+        for g in gaps:
+            answer = client.post("/api/coverage/scenario", json={"radius_m": radius, "add": [g["site"]]}).get_json()
+            assert answer["totals"]["newly_covered"] == g["coverable"], (radius, g)
 
 
 def test_planning_data_with_facilities_and_filters(client):
@@ -166,6 +178,17 @@ def test_tool_changes_numbers_in_place_and_matches_the_api(browser, server):
         assert page.locator("#gp-newly").inner_text() == f"{round(gained):,} 人"
         assert page.locator("#gp-added li .gp-site-gain").inner_text().startswith(f"+{round(gained):,} 人 · 崇明区")
         screenshot(page, "planning_tool_added.png")
+        # the largest gap's point, added from the list: the gap's promise, as the scenario counts it
+        first_gap = state(page, "S.gapList[0]")
+        page.click("#gp-gap-list li:first-child .gp-use")
+        page.wait_for_function("() => GeoPlanning.state.scenario.add.length === 2", timeout=10_000)
+        both = post_json(server + "/api/coverage/scenario",
+                         {"layer": "stations", "radius_m": 1500,
+                          "add": [[round(site[0], 6), round(site[1], 6)], first_gap["site"]]})
+        page.wait_for_selector(f"#gp-newly >> text={round(both['totals']['newly_covered']):,} 人", timeout=30_000)
+        assert both["sites"][1]["newly_covered"] == first_gap["coverable"]
+        page.click("#gp-added li:nth-child(2) .gp-x")
+        page.wait_for_selector(f"#gp-newly >> text={round(gained):,} 人", timeout=30_000)
         # drag the site 2 km east: the numbers follow
         before = page.locator("#gp-newly").inner_text()
         start = state(page, f"S.map.latLngToContainerPoint([{CHONGMING[1]}, {CHONGMING[0]}])")
@@ -236,6 +259,11 @@ def test_tool_removes_a_station_by_clicking_it_and_compares_saved_scenarios(brow
         assert summary["title"] == "情景规划报告 Scenario report — B 加一站"
         assert len(summary["proposed_sites"]) == 1 and summary["after"]["facilities"] == 3400
         page.wait_for_selector("#gp-status >> text=报告已下载 Report downloaded")
+        # load scenario A again: one station removed, no site added
+        page.locator("#gp-saved .gp-load").nth(0).click()
+        page.wait_for_function("() => GeoPlanning.state.scenario.add.length === 0", timeout=30_000)
+        page.wait_for_selector(f"#gp-removed .gp-site-loss >> text={'−' if lost else ''}{lost:,} 人", timeout=30_000)
+        assert page.locator("#gp-added li").count() == 0 and page.locator("#gp-removed li").count() == 1
         assert log.problems == [] and log.external == []
 
 

@@ -320,6 +320,7 @@ def find_gaps(result: CoverageResult, cell_m: float | None = None, min_uncovered
     weight = d.weight[mask]
     # every uncovered cell, for "whom would a site here newly cover"
     ux, uy = (col + 0.5) * cell, (row + 0.5) * cell
+    plon, plat = d.lon[mask], d.lat[mask]
     tree = cKDTree(np.column_stack([ux, uy]))
     facilities = facilities if facilities is not None else result.facility_lonlat
     clip = _station_discs(facilities, radius) if facilities is not None and result.catchment.network is None \
@@ -330,7 +331,7 @@ def find_gaps(result: CoverageResult, cell_m: float | None = None, min_uncovered
         idx = np.flatnonzero(codes == code)
         for piece in _district_pieces(col[idx], row[idx], max_cells):
             members = idx[piece]
-            gaps.append(_gap(members, col, row, weight, ux, uy, tree, cell, radius, code, clip))
+            gaps.append(_gap(members, col, row, weight, ux, uy, plon, plat, tree, cell, radius, code, clip))
     gaps.sort(key=lambda g: (-g.coverable, -g.uncovered))
     return [g for g in gaps if g.uncovered > 0 and g.uncovered >= min_uncovered]
 
@@ -362,7 +363,7 @@ def _district_pieces(col, row, max_cells: int) -> list[np.ndarray]:
     return pieces
 
 
-def _gap(members, col, row, weight, ux, uy, tree, cell, radius, code, clip) -> Gap:
+def _gap(members, col, row, weight, ux, uy, plon, plat, tree, cell, radius, code, clip) -> Gap:
     import shapely
 
     step = max(1, len(members) // SITE_CANDIDATES)
@@ -370,7 +371,13 @@ def _gap(members, col, row, weight, ux, uy, tree, cell, radius, code, clip) -> G
     reach = tree.query_ball_point(np.column_stack([ux[candidates], uy[candidates]]), radius)
     gains = np.array([float(weight[np.asarray(r, dtype=np.int64)].sum()) for r in reach])
     best = int(candidates[int(np.argmax(gains))])
-    site_lon, site_lat = crs.from_metric(ux[best], uy[best])
+    site_lon, site_lat = (round(float(v), 6) for v in crs.from_metric(ux[best], uy[best]))
+    # what a site at the reported point (6 decimals) newly covers by the coverage's own test (geodesic distance to
+    # the demand points), as a scenario adding it counts: the metric ball above only chose the cell
+    near = np.asarray(tree.query_ball_point((ux[best], uy[best]), radius * (1 + crs.METRIC_SCALE_ERROR) + cell),
+                      dtype=np.int64)
+    dist = crs.geodesic_distance_m(np.full(len(near), site_lon), np.full(len(near), site_lat), plon[near], plat[near])
+    coverable = float(weight[near][dist <= radius].sum())
     x0, y0 = col[members] * cell, row[members] * cell
     merged = shapely.coverage_union_all(shapely.box(x0, y0, x0 + cell, y0 + cell))
     if clip is not None:
@@ -380,7 +387,7 @@ def _gap(members, col, row, weight, ux, uy, tree, cell, radius, code, clip) -> G
     wgs = shapely.transform(merged, lambda xy: np.column_stack(crs.from_metric(xy[:, 0], xy[:, 1])))
     return Gap(geometry=wgs, uncovered=float(weight[members].sum()), cells=int(len(members)),
                area_km2=len(members) * cell * cell / 1e6, districts=(str(code),) if code else (),
-               site=(round(float(site_lon), 6), round(float(site_lat), 6)), coverable=float(gains.max()))
+               site=(site_lon, site_lat), coverable=coverable)
 
 
 def _station_discs(facilities, radius: float):

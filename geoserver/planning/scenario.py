@@ -176,6 +176,11 @@ class Scenario(Operation):
 SCENARIO = register(Scenario())
 
 
+#: Keys of a scenario's description that the plan report's executive summary reads (the removed stations).
+REMOVED_KEY = "移除站点 stations removed"
+LOST_KEY = "不再覆盖 no longer covered"
+
+
 def scenario_file_body(saved: dict) -> dict:
     """The scenario body of a file saved by the planning tool (``{"name", "params": {...}, "add", "remove"}``)
     or of a plain scenario body; anything else is refused with what is missing."""
@@ -198,7 +203,6 @@ def scenario_report_inputs(service, body: dict):
     import pandas as pd
 
     from ..core.scenario import coverage_with_changes
-    from ..render.report import LOST_KEY, REMOVED_KEY
     from .coverage import COVERAGE
 
     request = SCENARIO.parse(body, service)
@@ -224,4 +228,4 @@ def scenario_report_inputs(service, body: dict):
     return before, after, sites, info, answer
 
 
-__all__ = ["SCENARIO", "scenario_file_body", "scenario_report_inputs"]
+__all__ = ["SCENARIO", "scenario_file_body", "scenario_report_inputs", "REMOVED_KEY", "LOST_KEY"]

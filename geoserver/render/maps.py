@@ -233,6 +233,20 @@ def facility_batch(service, coverage_result) -> dict:
             "title": f"{layer.spec.title_zh} {layer.spec.title_en}"}
 
 
+#: Gaps the planning tool lists (each with the point where one new site covers the most people).
+TOOL_GAPS = 10
+
+
+def gap_list(service, gaps, top: int = TOOL_GAPS) -> list[dict]:
+    """The ``top`` gaps as the planning tool lists them: rank, districts, the people one site at ``site`` would
+    newly cover, the gap's uncovered people and area."""
+    names = district_names(service)
+    return [{"rank": rank, "districts": "、".join(names.get(c, c) for c in gap.districts) or "—",
+             "coverable": round(float(gap.coverable), 1), "uncovered": round(float(gap.uncovered), 1),
+             "area_km2": round(float(gap.area_km2), 2), "site": list(gap.site) if gap.site else None}
+            for rank, gap in enumerate(list(gaps)[:top], start=1)]
+
+
 def planning_data(service, coverage_result, gaps, *, facilities: bool = False,
                   heat_max_points: int = HEAT_MAX_POINTS, top_gaps: int = TOP_GAPS) -> dict:
     """What the planning tool redraws in place when its parameters change (``/planning/data``): the city-wide
@@ -242,7 +256,7 @@ def planning_data(service, coverage_result, gaps, *, facilities: bool = False,
            "radius_m": coverage_result.catchment.straight_radius_m, "totals": coverage_result.totals(),
            "districts": district_styles(service, coverage_result),
            "heat": uncovered_heat(coverage_result, heat_max_points).points,
-           "gaps": gaps_geojson(service, gaps, top_gaps), "gap_count": len(gaps),
+           "gaps": gaps_geojson(service, gaps, top_gaps), "gap_count": len(gaps), "gap_list": gap_list(service, gaps),
            "warnings": coverage_result.warnings(),
            "sample": service.point_layer(coverage_result.layer).has_sample_data}
     if facilities:
@@ -473,7 +487,7 @@ def planning_map(service, coverage_result, gaps, proposed_sites=None, radius_m=N
     if tool:
         config = {**tool["config"], "facility_ids": batch["ids"], "facility_labels": labels, "facility_note": note,
                   "totals": coverage_result.totals(), "catchment": coverage_result.catchment.describe(),
-                  "radius_m": circle_r, "gap_count": len(gaps), "sample": sample,
+                  "radius_m": circle_r, "gap_count": len(gaps), "gap_list": gap_list(service, gaps), "sample": sample,
                   "proposals": [{"lon": p["lon"], "lat": p["lat"], "rank": p["rank"],
                                  "new_coverage": p["new_coverage"], "district": p["district"]} for p in proposed],
                   "no_demand_color": NO_DEMAND_COLOR, "gap_color": GAP_COLOR, "proposed_color": PROPOSED_COLOR,

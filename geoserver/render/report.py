@@ -64,6 +64,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from ..core.coverage import find_gaps
+from ..planning.scenario import LOST_KEY, REMOVED_KEY   # what a scenario's description says it removed
 from ..core.export import excel_safe_row
 from ..planning.output import gaps_collection
 from .assets import render_html
@@ -826,9 +827,6 @@ def _change_words(pp: float | None) -> tuple[str, str]:
     return ("提高到", "rises to") if pp > 0 else ("下降到", "falls to")
 
 
-#: Keys of a what-if scenario's description (planning/scenario.py scenario_report_inputs) the summary reads.
-REMOVED_KEY = "移除站点 stations removed"
-LOST_KEY = "不再覆盖 no longer covered"
 
 
 def plan_summary(service, result_after, records: list[dict], tb: dict, ta: dict, gaps_after,

@@ -151,6 +151,7 @@
       L_.gaps.addData(d.gaps);
     }
     if (d.facilities && L_.facilities) { drawFacilities(d.facilities); }
+    drawGapList(d.gap_list);
     S.catchment = d.catchment;
     S.coverage = d.totals;
     $("#gp-catchment").textContent = d.catchment;
@@ -181,6 +182,17 @@
     });
     if (cluster.addLayers) { cluster.addLayers(markers); } else { markers.forEach(function (m) { cluster.addLayer(m); }); }
     $("#gp-facilities").textContent = num(f.ids.length);
+  }
+
+  function drawGapList(list) {
+    S.gapList = list || [];
+    $("#gp-gap-list").innerHTML = S.gapList.map(function (g, i) {
+      return "<li data-i=\"" + i + "\"><span class=\"gp-g\">G" + g.rank + "</span><span class=\"gp-gap-text\">" +
+        esc(g.districts) + " · +" + num(g.coverable) + " 人</span>" +
+        (g.site ? "<button type=\"button\" class=\"gp-go\" aria-label=\"定位 Show gap " + g.rank + "\">定位</button>" +
+          "<button type=\"button\" class=\"gp-use\" aria-label=\"在缺口 " + g.rank + " 加站 Add a site at gap " +
+          g.rank + "\">加站</button>" : "") + "</li>";
+    }).join("") || "<li class=\"gp-muted\">没有缺口 No gaps</li>";
   }
 
   // ---- the scenario -------------------------------------------------------------------------------------------
@@ -221,18 +233,22 @@
     runScenario();
   }
 
+  function markRemoved(index) {
+    var r = S.facilities.rows[index];
+    var m = L.circleMarker([r[0], r[1]], {radius: 9, color: "#b2182b", weight: 3, fillColor: "#fff",
+                                          fillOpacity: 0.8, dashArray: "3 2"}).addTo(S.group);
+    m.bindTooltip("已移除 Removed: " + esc(r[2]));
+    m.on("click", function () { toggleStation(index); });
+    S.scenario.remove[S.facilities.ids[index]] = {index: index, name: r[2], marker: m};
+  }
+
   function toggleStation(index) {
     var id = S.facilities.ids[index];
     if (S.scenario.remove[id]) {
       S.group.removeLayer(S.scenario.remove[id].marker);
       delete S.scenario.remove[id];
     } else {
-      var r = S.facilities.rows[index];
-      var m = L.circleMarker([r[0], r[1]], {radius: 9, color: "#b2182b", weight: 3, fillColor: "#fff",
-                                            fillOpacity: 0.8, dashArray: "3 2"}).addTo(S.group);
-      m.bindTooltip("已移除 Removed: " + esc(r[2]));
-      m.on("click", function () { toggleStation(index); });
-      S.scenario.remove[id] = {index: index, name: r[2], marker: m};
+      markRemoved(index);
     }
     redrawScenario();
     runScenario();
@@ -488,13 +504,7 @@
       s.add.forEach(function (p) { addSite(L.latLng(p[1], p[0]), true); });
       s.remove.forEach(function (id) {
         var idx = S.facilities.ids.indexOf(id);
-        if (idx >= 0) {
-          var r = S.facilities.rows[idx];
-          var m = L.circleMarker([r[0], r[1]], {radius: 9, color: "#b2182b", weight: 3, fillColor: "#fff",
-                                                fillOpacity: 0.8, dashArray: "3 2"}).addTo(S.group);
-          m.on("click", function () { toggleStation(idx); });
-          S.scenario.remove[id] = {index: idx, name: r[2], marker: m};
-        }
+        if (idx >= 0) { markRemoved(idx); }
       });
       redrawScenario();
       return runScenario();
@@ -611,6 +621,9 @@
       "<div id=\"gp-changes\" hidden><ol id=\"gp-added\" class=\"gp-list\"></ol>" +
       "<ul id=\"gp-removed\" class=\"gp-list\"></ul><button type=\"button\" id=\"gp-clear\">清空情景 Clear</button></div>" +
       "<div id=\"gp-districts\"></div></section>" +
+      "<section aria-labelledby=\"gp-h-gaps\"><h2 id=\"gp-h-gaps\">最大缺口 Largest gaps</h2>" +
+      "<p class=\"gp-muted gp-hint\">一个新站放在建议点可新覆盖的人数 People one new site at the gap's point " +
+      "would cover</p><ol id=\"gp-gap-list\" class=\"gp-list gp-gaps\"></ol></section>" +
       "<section aria-labelledby=\"gp-h-solve\"><h2 id=\"gp-h-solve\">选址建议 Propose sites</h2>" +
       "<div class=\"gp-row\"><select id=\"gp-by\" aria-label=\"按 By\"><option value=\"k\">站点数 k</option>" +
       "<option value=\"target\">目标覆盖率 target %</option></select>" +
@@ -681,6 +694,14 @@
         toggleStation(S.scenario.remove[e.target.closest("li").getAttribute("data-id")].index);
       }
     });
+    $("#gp-gap-list").addEventListener("click", function (e) {
+      var li = e.target.closest("li[data-i]");
+      var g = li && S.gapList[Number(li.getAttribute("data-i"))];
+      if (!g || !g.site) { return; }
+      var ll = L.latLng(g.site[1], g.site[0]);
+      if (e.target.classList.contains("gp-go")) { S.map.setView(ll, Math.max(S.map.getZoom(), 13)); }
+      if (e.target.classList.contains("gp-use")) { addSite(ll); }
+    });
     $("#gp-saved").addEventListener("click", function (e) {
       var i = Number(e.target.getAttribute("data-i"));
       if (e.target.classList.contains("gp-load")) { load(i); }
@@ -718,6 +739,7 @@
     $("#gp-gaps").textContent = num(opts.config.gap_count);
     if (window.innerWidth < 700) { S.panel.querySelector("details").removeAttribute("open"); }
     wire();
+    drawGapList(opts.config.gap_list);
     drawSaved();
     showResult(null);
     setMode("browse");
