@@ -12,7 +12,8 @@ import zipfile
 
 import pytest
 
-from tests.browser_support import DESKTOP, PHONE, browser_page, launch_browser, require_vendor_assets, screenshot
+from tests.browser_support import (DESKTOP, PHONE, axe_violations, browser_page, launch_browser,
+                                   require_vendor_assets, screenshot)
 from tests.conftest import start_server, stop_server
 
 CHONGMING = (121.62, 31.66)   # lon, lat: farmland in Chongming, far from most stations
@@ -161,6 +162,8 @@ def test_tool_changes_numbers_in_place_and_matches_the_api(browser, server):
         page.locator("#gp-radius").dispatch_event("change")
         page.wait_for_selector("text=straight-line (geodesic) radius 1500 m", timeout=60_000)
         page.wait_for_selector("#gp-result .gp-big >> text=92.72 %", timeout=30_000)
+        assert page.locator(".geoserver-legend .gs-note").first.inner_text() == \
+            "服务范围 Catchment: straight-line (geodesic) radius 1500 m"
         assert "radius_m=1500" in page.url
         # add a site by clicking the map in Chongming
         page.click('.gp-mode button[data-mode="add"]')
@@ -337,3 +340,16 @@ def test_report_base_map_from_configuration(tmp_path, client):
     plain = CliRunner().invoke(main, ["report", "scenario", str(tmp_path / "s.json"), "--out", str(tmp_path / "p"),
                                       "--no-pdf"], env={"GEOSERVER_DATABASE_URL": None, "GEOSERVER_TILES_URL": None})
     assert plain.exit_code == 0 and "tiles.example.org" not in (tmp_path / "p" / "report.html").read_text("utf-8")
+
+
+def test_tool_panel_has_no_serious_accessibility_problems(browser, server):
+    """axe-core (WCAG 2 A/AA and best practices) on the tool's panel, open, with a scenario and a saved one."""
+    with browser_page(browser, DESKTOP) as (page, log):
+        open_tool(page, server)
+        page.click("#gp-gap-list li:first-child .gp-use")
+        page.wait_for_selector("#gp-newly", timeout=30_000)
+        page.fill("#gp-name", "axe")
+        page.click("#gp-save")
+        found = axe_violations(page, context="#gp-panel")
+        assert found == [], [f"{v['id']}: {v['help']} at {v['targets'][:3]}" for v in found]
+        assert log.problems == [] and log.external == []

@@ -154,6 +154,10 @@
     drawGapList(d.gap_list);
     S.catchment = d.catchment;
     S.coverage = d.totals;
+    // the Folium legend was drawn for the first parameters: keep its catchment line true
+    document.querySelectorAll(".geoserver-legend .gs-note").forEach(function (n) {
+      if (n.textContent.indexOf("服务范围 Catchment:") === 0) { n.textContent = "服务范围 Catchment: " + d.catchment; }
+    });
     $("#gp-catchment").textContent = d.catchment;
     $("#gp-gaps").textContent = num(d.gap_count);
     var w = $("#gp-warnings");
