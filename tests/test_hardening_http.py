@@ -150,7 +150,7 @@ STATIC_FILES = {"/static/app/<path:path>": ["app.js", "app.css", "nope.js"],
 #: Queries that make the data routes answer 200 (plus the bare route, which mostly answers 400).
 QUERIES = {"/api/nearest": ["lon=121.47&lat=31.23"], "/api/coverage": ["radius_m=1000&cell_m=3000"],
            "/api/coverage/gaps": ["radius_m=1000&cell_m=3000"], "/planning": ["k=0&cell_m=3000"],
-           "/ogc/collections/<layer_id>/items": ["limit=2"], "/api/admin/layers/<layer>/features": ["limit=2"]}
+           "/ogc/collections/<layer_id>/items": ["limit=2"], "/api/feed/<layer_id>/changes": ["since=0"], "/api/admin/layers/<layer>/features": ["limit=2"]}
 PAGE_DIRECTIVES = ("frame-ancestors", "object-src 'none'", "base-uri 'self'")
 
 

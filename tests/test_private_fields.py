@@ -282,6 +282,10 @@ def queries(world: World, rule, values: dict) -> list[str]:
         out += [f"minutes=10&mode=walk{extra}"]
     elif rule.rule == "/planning":
         out += ["k=0", "k=2", "k=0&layer=canteens"]
+    elif rule.rule == "/api/feed/<layer_id>/changes":   # every feature the markers' imports added, public form
+        out += ["since=0&limit=10000", "since=0&limit=10000&crs=gcj02"]
+    elif rule.rule == "/api/feed/<layer_id>/snapshot":
+        out += ["format=csv", "crs=bd09", "format=csv&crs=gcj02"]
     elif rule.rule == "/":
         lon, lat = world.marker_point("stations")
         out += ["lang=en", f"layer=stations&lon={lon}&lat={lat}"]

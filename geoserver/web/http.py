@@ -31,7 +31,7 @@ GZIP_MIN_BYTES = 1400
 #: level 1. Every body kept in the GzipCache (compressed once) uses zlib's level 5 (fewer bytes).
 GZIP_FAST_MAX_BYTES = 16 << 10
 #: Content types compressed when the client accepts gzip (and the body is at least GZIP_MIN_BYTES).
-COMPRESSIBLE = frozenset((JSON, GEOJSON, "application/vnd.oai.openapi+json", "text/html"))
+COMPRESSIBLE = frozenset((JSON, GEOJSON, "application/vnd.oai.openapi+json", "text/html", "text/csv"))
 READ_METHODS = "GET, HEAD, OPTIONS"
 #: JSON bodies nested deeper than this are refused before parsing (a parser recursing 1,000 levels fails).
 MAX_JSON_DEPTH = 32
