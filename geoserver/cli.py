@@ -700,6 +700,76 @@ def token_revoke(ctx, name):
 
 
 @main.group()
+def partner():
+    """Partners' read keys (map companies, 随申办): counted, rate-limited, stored hashed."""
+
+
+def _partner_store(ctx):
+    from .core.service import resolve_data_dir
+    from .storage import open_storage
+    storage = open_storage(resolve_data_dir(ctx.obj["data_dir"]), ctx.obj.get("database_url"))
+    ctx.find_root().call_on_close(storage.release)
+    return storage.partners()
+
+
+@partner.command("add")
+@click.argument("name")
+@click.option("--layers", required=True, help="Layers the partner reads (comma-separated ids, or *).")
+@click.option("--rate", default=600, show_default=True, type=int, help="Requests a minute (per server process).")
+@click.pass_context
+def partner_add(ctx, name, layers, rate):
+    """Create the read key of partner NAME and print it (once: only its hash is stored)."""
+    wanted = tuple(x.strip() for x in layers.split(",") if x.strip())
+    if "*" not in wanted:
+        from .core.layers import load_specs
+        from .core.service import resolve_layers_dir
+        _, specs = load_specs(resolve_layers_dir(ctx.parent.obj.get("layers_dir")))
+        unknown = [x for x in wanted if x not in specs]
+        if unknown:
+            raise click.ClickException(f"unknown layer {unknown[0]!r}; layers: {', '.join(sorted(specs))}")
+    store = _partner_store(ctx.parent)
+    key = _run_domain(lambda: store.add(name, wanted, rate))
+    click.echo(key)
+    click.echo(f"key for partner {name!r} stored (hashed); send it as 'X-Partner-Key: <key>'", err=True)
+
+
+@partner.command("list")
+@click.pass_context
+def partner_list(ctx):
+    """Partners with their layers and rates (never the keys)."""
+    for p in _run_domain(lambda: _partner_store(ctx.parent).list()):
+        click.echo(f"{p['name']:<20}{','.join(p['layers']):<32}{p['rate_per_minute']:>7}/min  {p['created']}")
+
+
+@partner.command("usage")
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+@click.pass_context
+def partner_usage(ctx, as_json):
+    """What each partner has used: requests, features received, refused requests, the last change-feed cursor per
+    layer and when it was last seen (counts reach the store within a few seconds)."""
+    import json as _json
+    rows = _run_domain(lambda: _partner_store(ctx.parent).list())
+    if as_json:
+        click.echo(_json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    click.echo(f"{'partner':<20}{'requests':>10}{'features':>12}{'refused':>9}  last seen             cursors")
+    for p in rows:
+        cursors = ", ".join(f"{k} {v}" for k, v in sorted((p.get("cursors") or {}).items())) or "—"
+        click.echo(f"{p['name']:<20}{p['requests']:>10,}{p['features']:>12,}{p['refused']:>9,}  "
+                   f"{p['last_seen'] or '—':<22}{cursors}")
+
+
+@partner.command("revoke")
+@click.argument("name")
+@click.pass_context
+def partner_revoke(ctx, name):
+    """Delete partner NAME's key (its requests become public reads; within seconds on running servers)."""
+    if not _run_domain(lambda: _partner_store(ctx.parent).revoke(name)):
+        raise click.ClickException(f"no partner {name!r}")
+    click.echo(f"key of partner {name!r} revoked")
+
+
+@main.group()
 def db():
     """The PostgreSQL/PostGIS store (--database-url / GEOSERVER_DATABASE_URL)."""
 

@@ -79,12 +79,12 @@ def names_near(base: str) -> set[str]:
 def test_db_init_creates_readable_tables_and_is_safe_to_run_again(pg_url):
     first = cli(pg_url, "db", "init")
     assert first.exit_code == 0, first.output
-    assert "schema version 1 (migrations applied: 0001_initial)" in first.output
+    assert "schema version 2 (migrations applied: 0001_initial, 0002_partners)" in first.output
     assert "stations             3400 features loaded as version 1" in first.output
     assert "7 layers loaded from" in first.output
     again = cli(pg_url, "db", "init")
     assert again.exit_code == 0, again.output
-    assert "schema version 1 (migrations applied: none needed)" in again.output
+    assert "schema version 2 (migrations applied: none needed)" in again.output
     assert "the database already holds layers: none loaded" in again.output
     status = cli(pg_url, "db", "status")
     assert "stations          version 1" in status.output

@@ -96,6 +96,10 @@ class Storage:
     def tokens(self):
         raise NotImplementedError
 
+    def partners(self):
+        """Partners' read keys and usage (core.partners.PartnerStore's interface)."""
+        raise NotImplementedError
+
     def geocode_cache(self):
         raise NotImplementedError
 

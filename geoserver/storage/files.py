@@ -152,6 +152,10 @@ class FileStorage(Storage):
         from ..core.auth import TokenStore, tokens_path
         return TokenStore(tokens_path(self.data_dir))
 
+    def partners(self):
+        from ..core.partners import PartnerStore, partners_path
+        return PartnerStore(partners_path(self.data_dir))
+
     def geocode_cache(self):
         from ..core.geocode import GeocodeCache
         self.state_dir.mkdir(parents=True, exist_ok=True)

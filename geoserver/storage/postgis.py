@@ -7,7 +7,8 @@ Layout (created and upgraded by ``geoserver db init``, versioned migrations in `
   (the feature order). Plain tables: QGIS, pg_featureserv or tipg read them as they are.
 * ``geoserver.layer_state`` — which version of each layer is current, its content hash and the id high-water mark;
 * ``geoserver.versions`` — every version: who, when, what, and its complete content (compressed), for rollback;
-* ``geoserver.audit``, ``geoserver.operators`` (hashed tokens), ``geoserver.geocode_cache``, ``geoserver.jobs``.
+* ``geoserver.audit``, ``geoserver.operators`` (hashed tokens), ``geoserver.partners`` (hashed read keys and
+  usage), ``geoserver.geocode_cache``, ``geoserver.jobs``.
 
 Every write is one transaction under a per-layer advisory lock: the version row, the new table content, the state,
 the audit line and a ``NOTIFY geoserver_layers`` commit together or not at all (a writer killed mid-transaction
@@ -511,6 +512,9 @@ class PostgisStorage(Storage):
     def tokens(self):
         return PgTokenStore(self)
 
+    def partners(self):
+        return PgPartnerStore(self)
+
     def geocode_cache(self):
         return PgGeocodeCache(self)
 
@@ -641,6 +645,60 @@ class PgTokenStore:
             row = conn.execute("SELECT name, layers FROM geoserver.operators WHERE sha256 = %s",
                                (digest(token),)).fetchone()
         return None if row is None else Operator(row[0], tuple(row[1] or ["*"]))
+
+
+class PgPartnerStore:
+    """Partners' hashed read keys and usage in ``geoserver.partners`` (the same API as core.partners.PartnerStore);
+    usage is added with one UPDATE per partner, so every server's counts add up."""
+
+    def __init__(self, storage: PostgisStorage):
+        self.storage = storage
+
+    def add(self, name: str, layers: tuple[str, ...], rate_per_minute: int = 600) -> str:
+        from psycopg.types.json import Jsonb
+        from ..core.auth import digest
+        from ..core.partners import check_new, new_key
+        check_new(name, layers, rate_per_minute)
+        key = new_key()
+        with self.storage.connection("storing the partner key") as conn:
+            conn.execute("INSERT INTO geoserver.partners (name, sha256, layers, rate_per_minute, created) VALUES "
+                         "(%s, %s, %s, %s, now()) ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, "
+                         "layers = excluded.layers, rate_per_minute = excluded.rate_per_minute, "
+                         "created = excluded.created", (name, digest(key), Jsonb(list(layers)), int(rate_per_minute)))
+        return key
+
+    def revoke(self, name: str) -> bool:
+        with self.storage.connection("revoking the partner key") as conn:
+            return conn.execute("DELETE FROM geoserver.partners WHERE name = %s", (name,)).rowcount > 0
+
+    def list(self) -> list[dict]:
+        with self.storage.connection("listing the partners") as conn:
+            rows = conn.execute("SELECT name, layers, rate_per_minute, created, requests, features, refused, cursors, "
+                                "last_seen FROM geoserver.partners ORDER BY name").fetchall()
+        return [{"name": r[0], "layers": r[1], "rate_per_minute": r[2], "created": _iso(r[3]), "requests": r[4],
+                 "features": r[5], "refused": r[6], "cursors": r[7], "last_seen": _iso(r[8])} for r in rows]
+
+    def verify(self, key: str | None):
+        from ..core.auth import digest
+        from ..core.partners import Partner, well_formed
+        if not well_formed(key):
+            return None
+        with self.storage.connection("checking the partner key") as conn:
+            row = conn.execute("SELECT name, layers, rate_per_minute FROM geoserver.partners WHERE sha256 = %s",
+                               (digest(key),)).fetchone()
+        return None if row is None else Partner(row[0], tuple(row[1] or []), int(row[2]))
+
+    def record(self, batch: dict) -> None:
+        from psycopg.types.json import Jsonb
+        if not batch:
+            return
+        with self.storage.connection("counting partner usage") as conn, conn.transaction():
+            for name, c in sorted(batch.items()):
+                conn.execute("UPDATE geoserver.partners SET requests = requests + %s, features = features + %s, "
+                             "refused = refused + %s, cursors = cursors || %s, last_seen = GREATEST(last_seen, "
+                             "%s::timestamptz) WHERE name = %s",
+                             (int(c["requests"]), int(c["features"]), int(c["refused"]), Jsonb(c["cursors"]),
+                              c["last_seen"], name))
 
 
 class PgGeocodeCache:

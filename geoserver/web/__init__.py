@@ -66,8 +66,9 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
     app.register_blueprint(siting.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(workers.bp)
-    from . import feed
+    from . import feed, partners
     app.register_blueprint(feed.bp)
+    partners.install(app)
 
     @app.get("/static/vendor/<path:path>")
     def vendor_asset(path):

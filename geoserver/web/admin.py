@@ -652,3 +652,17 @@ def search_address():
                         k == wanted or (k >= 0 and ref.near_district(wanted, c.lon, c.lat)))})
     return json_response({"query": query, "provider": geocoder.name, "cached": answer.cached, "candidates": out},
                          cache="no-store")
+
+
+@bp.get("/partners")
+def partners():
+    """Partners' keys (never the keys), layers, rates and usage: requests, features received, requests refused,
+    the last change-feed cursor per layer, last seen. Operators of every layer (``*``) only: it is traffic data."""
+    check_params(set())
+    if "*" not in g.operator.layers:
+        raise Forbidden(f"operator {g.operator.name!r} manages some layers only; partner usage is for operators of "
+                        "every layer", "Authorization")
+    from .partners import usage
+    usage().flush()      # this process's counts first
+    store = current_app.extensions["geoservice"].storage.partners()
+    return json_response({"partners": store.list()}, cache="no-store")

@@ -40,7 +40,9 @@ class FastLane:
         self.answered = 0       # requests the fast lane answered (tests look; no lock: a statistic)
 
     def __call__(self, environ, start_response):
-        if environ.get("REQUEST_METHOD") == "GET" and "HTTP_IF_NONE_MATCH" not in environ:
+        # If-None-Match (a 304) and partner keys (checked, limited and counted by the app's hooks) go to Flask
+        if (environ.get("REQUEST_METHOD") == "GET" and "HTTP_IF_NONE_MATCH" not in environ
+                and "HTTP_X_PARTNER_KEY" not in environ):
             answer = self._answer(environ)
             if answer is not None:
                 headers, body = wsgi_answer(answer, environ, self.gzip_cache)

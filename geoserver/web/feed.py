@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, request
 from ..core import query as q
 from ..core.errors import InvalidQuery
 from ..serving.feed import FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT, ChangeFeed, Cursor
+from .partners import note
 from .http import GEOJSON, check_params, etag_for, feature_collection, json_response, not_modified
 
 bp = Blueprint("feed", __name__, url_prefix="/api/feed")
@@ -38,6 +39,7 @@ def changes(layer_id):
     datum = q.datum(request.args.get("crs"))
     limit = q.integer(request.args.get("limit", FEED_DEFAULT_LIMIT), "limit", 1, FEED_MAX_LIMIT)
     body = feed().changes(layer_id, since, limit, datum)
+    note(len(body["changes"]), (layer_id, body["next"]))
     body["links"] = [{"rel": "next", "href": f"{request.base_url}?since={body['next']}&crs={datum}&limit={limit}"},
                      {"rel": "snapshot", "href": request.base_url.rsplit("/", 1)[0] + f"/snapshot?crs={datum}"}]
     return json_response(body, cache="no-cache")
@@ -57,6 +59,7 @@ def snapshot(layer_id):
     headers = {"X-Feed-Cursor": cursor, "ETag": etag}
     if not_modified(etag):
         return Response(status=304, headers=headers)
+    note(layer.count, (layer_id, cursor))
     if fmt == "csv":
         return Response(_csv(layer, datum), content_type="text/csv; charset=utf-8",
                         headers={**headers, "Cache-Control": "no-cache",
