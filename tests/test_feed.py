@@ -74,6 +74,11 @@ def test_partner_sync_end_to_end(world, tmp_path):
     fresh = client.get("/api/feed/stations/snapshot?crs=gcj02").get_json()
     assert fresh["cursor"] == "2"
     assert apply(held, feed["changes"]) == {f["id"]: f for f in fresh["features"]}
+    # another server on the same store (a replica, or a fresh process on the same files) says exactly the same
+    other = create_app(service=svc.__class__(data_dir=svc.data_dir, storage=svc.storage.__class__(
+        *([svc.storage.url] if kind == "postgis" else [svc.data_dir])))).test_client()
+    assert other.get(f"/api/feed/stations/changes?since={body['cursor']}&crs=gcj02").get_json() == feed
+    assert other.get("/api/feed/stations/snapshot?crs=gcj02").get_json() == fresh
     # caught up: nothing more, the same cursor
     again = client.get("/api/feed/stations/changes?since=2").get_json()
     assert again["changes"] == [] and again["complete"] is True and again["next"] == "2"
