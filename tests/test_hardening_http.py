@@ -157,7 +157,9 @@ PAGE_DIRECTIVES = ("frame-ancestors", "object-src 'none'", "base-uri 'self'")
 def fill(rule, world: World) -> list[str]:
     """The rule's path with real (and one made-up) values for its variables."""
     values = {"layer_id": ["stations", "nope"], "layer": ["stations"], "feature_id": ["ST00001", "NOPE"],
-              "fid": ["ST00001"], "job_id": ["0123456789abcdef"]}
+              "fid": ["ST00001"], "job_id": ["0123456789abcdef"],
+              # vector tiles: the z=12 tile over People's Square, and a zoom level that is not served
+              "tile_matrix_set_id": ["WebMercatorQuad", "nope"], "z": ["12", "17"], "x": ["3430"], "y": ["1673"]}
     unknown = set(rule.arguments) - set(values) - {"path"}
     assert not unknown, f"the crawl does not know how to fill {sorted(unknown)} in {rule.rule}: teach it"
     paths = [rule.rule]

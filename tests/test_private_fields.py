@@ -235,7 +235,7 @@ def path_values(world: World, rule) -> list[dict]:
     args = set(rule.arguments)
     layer_arg = next((a for a in ("layer_id", "layer") if a in args), None)
     feature_arg = next((a for a in ("feature_id", "fid", "featureId") if a in args), None)
-    unknown = args - {layer_arg, feature_arg, "job_id", "path"}
+    unknown = args - {layer_arg, feature_arg, "job_id", "path"} - TILE_ARGS
     assert not unknown, f"the crawl does not know how to fill {sorted(unknown)} in {rule.rule}: teach it"
     combos = [{}]
     if layer_arg:
@@ -249,7 +249,24 @@ def path_values(world: World, rule) -> list[dict]:
     if "path" in args:
         assert rule.rule in STATIC_FILES, f"the crawl has no file to ask {rule.rule} for: add one to STATIC_FILES"
         combos = [{**c, "path": p} for c in combos for p in STATIC_FILES[rule.rule]]
+    if "tile_matrix_set_id" in args:
+        combos = [{**c, "tile_matrix_set_id": "WebMercatorQuad"} for c in combos]
+    if "z" in args:
+        combos = [{**c, **tile} for c in combos for tile in tile_values(world, c.get(layer_arg))]
     return combos
+
+
+#: The path variables of the vector tile routes.
+TILE_ARGS = {"tile_matrix_set_id", "z", "x", "y"}
+
+
+def tile_values(world: World, layer_id: str | None) -> list[dict]:
+    """The whole world at z=0 (every feature of the layer in one tile) and the z=12 tile around the layer's first
+    marker (People's Square for the layers without markers and for the tiles of all point layers)."""
+    import morecantile
+    lon, lat = world.marker_point(layer_id) if layer_id in world.markers else (121.4737, 31.2304)
+    tile = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, 12)
+    return [{"z": 0, "x": 0, "y": 0}, {"z": tile.z, "x": tile.x, "y": tile.y}]
 
 
 def queries(world: World, rule, values: dict) -> list[str]:
@@ -286,6 +303,8 @@ def queries(world: World, rule, values: dict) -> list[str]:
         out += ["since=0&limit=10000", "since=0&limit=10000&crs=gcj02"]
     elif rule.rule == "/api/feed/<layer_id>/snapshot":
         out += ["format=csv", "crs=bd09", "format=csv&crs=gcj02"]
+    elif "/tiles" in rule.rule:      # vector tiles and their documents, also with GCJ-02 positions
+        out += ["crs=gcj02"]
     elif rule.rule == "/":
         lon, lat = world.marker_point("stations")
         out += ["lang=en", f"layer=stations&lon={lon}&lat={lat}"]

@@ -58,10 +58,11 @@ def create_app(test_config: dict | None = None, service: GeoService | None = Non
     app.extensions["planning"] = PlanningPool(app.extensions["geoservice"],
                                               Limits.from_env(**(app.config.get("PLANNING_LIMITS") or {})))
 
-    from . import admin, analysis, api, ogc, pages, siting, workers
+    from . import admin, analysis, api, ogc, pages, siting, tiles, workers
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(ogc.bp)
+    app.register_blueprint(tiles.bp)
     app.register_blueprint(analysis.bp)
     app.register_blueprint(siting.bp)
     app.register_blueprint(pages.bp)
