@@ -160,7 +160,7 @@ def test_tool_changes_numbers_in_place_and_matches_the_api(browser, server):
         # a larger radius: the coverage and the choropleth change without a page load
         page.fill("#gp-radius", "1500")
         page.locator("#gp-radius").dispatch_event("change")
-        page.wait_for_selector("text=straight-line (geodesic) radius 1500 m", timeout=60_000)
+        page.wait_for_selector("#gp-catchment >> text=straight-line (geodesic) radius 1500 m", timeout=60_000)
         page.wait_for_selector("#gp-result .gp-big >> text=92.72 %", timeout=30_000)
         assert page.locator(".geoserver-legend .gs-note").first.inner_text() == \
             "服务范围 Catchment: straight-line (geodesic) radius 1500 m"
@@ -279,7 +279,7 @@ def test_tool_on_a_phone(browser, server):
         assert page.locator("#gp-summary-pct").inner_text() == "84.54 %"          # the figure shows folded too
         page.click("#gp-panel summary")
         page.select_option("#gp-how", "walk")
-        page.wait_for_selector("text=/15 min by walk/", timeout=60_000)
+        page.wait_for_selector("#gp-catchment >> text=/15 min by walk/", timeout=60_000)
         assert page.locator("#gp-minutes").is_visible() and not page.locator("#gp-radius").is_visible()
         screenshot(page, "planning_tool_phone.png")
         assert log.problems == [] and log.external == []
