@@ -20,6 +20,9 @@ AT = "at=2026-11-30T10:00"
 CENTRE = "lon=121.4737&lat=31.2304"
 BBOX = "bbox=121.468,31.226,121.478,31.235"
 GZIP = {"Accept-Encoding": "gzip"}
+FILTER = "district = '黄浦区' AND A_CONTAINS(services, ('charging'))"
+FILTER_JSON = '{"op": "=", "args": [{"property": "district"}, "黄浦区"]}'
+NEAR = "S_DWITHIN(geometry, POINT(121.4737 31.2304), 1500)"
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +89,16 @@ ITEMS = [
     "/ogc/collections/stations/items?limit=100000",
     "/ogc/collections/districts/items?limit=2",
     "/ogc/collections/gig_markets/items?bbox-crs=gcj02&bbox=121.0,30.7,122.0,31.8",
+    # OGC API - Features Part 3 filters, sortby and properties
+    f"/ogc/collections/stations/items?filter={quote(FILTER)}&limit=5",
+    f"/ogc/collections/stations/items?filter={quote(FILTER_JSON)}&filter-lang=cql2-json&limit=3",
+    f"/ogc/collections/stations/items?filter={quote(NEAR)}&sortby=-area_m2,name&properties=name,area_m2",
+    "/ogc/collections/stations/items?sortby=%2Bdistrict,-area_m2&limit=7&offset=20",
+    "/ogc/collections/stations/items?properties=name,services&limit=3&crs=gcj02",
+    f"/ogc/collections/stations/items?{BBOX}&filter={quote('smart = TRUE')}&sortby=name&properties=name",
+    f"/ogc/collections/districts/items?filter={quote('S_CONTAINS(geometry, POINT(121.4737 31.2304))')}",
+    f"/ogc/collections/stations/items?filter={quote('S_INTERSECTS(geometry, BBOX(121.46, 31.22, 121.48, 31.24))')}"
+    "&filter-crs=gcj02&limit=2",
 ]
 
 
@@ -97,7 +110,8 @@ def test_items_answered_by_the_fast_lane_as_by_flask(apps, url, headers):
 
 
 @pytest.mark.parametrize("query", ["", "?crs=bd09", "?crs=gcj02&f=json",
-                                   "?crs=http%3A%2F%2Fwww.opengis.net%2Fdef%2Fcrs%2FOGC%2F1.3%2FCRS84"])
+                                   "?crs=http%3A%2F%2Fwww.opengis.net%2Fdef%2Fcrs%2FOGC%2F1.3%2FCRS84",
+                                   "?properties=name,services", "?properties=district&crs=bd09"])
 @pytest.mark.parametrize("headers", [None, GZIP], ids=["plain", "gzip"])
 def test_item_answered_by_the_fast_lane_as_by_flask(apps, feature_id, query, headers):
     status, answered, body = compare(apps, f"/ogc/collections/stations/items/{feature_id}{query}", headers)
@@ -121,6 +135,12 @@ DELEGATED = [
     ("/ogc/collections/stations/items?bbox=1,2,3", 400),
     ("/ogc/collections/stations/items?f=xml", 400),
     ("/ogc/collections/stations/items?colour=red", 400),
+    (f"/ogc/collections/stations/items?filter={quote('name = = 1')}", 400),       # with the position
+    (f"/ogc/collections/stations/items?filter={quote('area_m2 = 1 AND colour = 2')}", 400),
+    ("/ogc/collections/stations/items?sortby=services", 400),
+    ("/ogc/collections/stations/items?properties=contact_phone", 400),
+    ("/ogc/collections/stations/items?filter-lang=cql", 400),
+    ("/ogc/collections/stations/items/ST00001?properties=nope", 400),
     ("/ogc/collections/stations/items/", 404),                  # an empty feature id: not a route
     ("/ogc/collections/stations/items/a/b", 404),
     ("/ogc/collections//items", 308),                          # werkzeug merges the slashes

@@ -35,6 +35,11 @@ def test_conformance(client):
     assert CORE in classes
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in classes
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30" in classes
+    # Part 3: filtering with CQL2 (text and JSON) and queryables
+    for part3 in ("ogcapi-features-3/1.0/conf/filter", "ogcapi-features-3/1.0/conf/features-filter",
+                  "ogcapi-features-3/1.0/conf/queryables", "cql2/1.0/conf/cql2-text", "cql2/1.0/conf/cql2-json",
+                  "cql2/1.0/conf/basic-cql2", "cql2/1.0/conf/basic-spatial-functions"):
+        assert f"http://www.opengis.net/spec/{part3}" in classes
 
 
 def test_openapi_document_is_valid(client):
@@ -47,8 +52,13 @@ def test_openapi_document_is_valid(client):
     # no schema maximum: a larger limit is served as 10,000 (OGC API - Features), which the description states
     assert "maximum" not in params["limit"]["schema"] and params["limit"]["schema"]["default"] == 100
     assert "10000" in params["limit"]["description"]
-    assert {"bbox", "offset", "crs", "district", "services"} <= set(params)
+    assert {"bbox", "offset", "crs", "district", "services", "filter-lang", "filter-crs"} <= set(params)
     assert "contact_phone" not in params
+    # the parameters naming the collection's properties list its public ones
+    assert {"properties", "sortby", "filter"} <= set(params)
+    assert "contact_phone" not in params["properties"]["schema"]["items"]["enum"]
+    assert "area_m2" in params["properties"]["schema"]["items"]["enum"]
+    assert "/collections/stations/queryables" in doc["paths"]
 
 
 def test_collections_and_collection(client):
@@ -59,6 +69,9 @@ def test_collections_and_collection(client):
     minx, miny, maxx, maxy = st["extent"]["spatial"]["bbox"][0]
     assert 120.8 < minx < maxx < 122.3 and 30.6 < miny < maxy < 31.9
     assert link(st, "items")["type"] == "application/geo+json"
+    queryables = link(st, "http://www.opengis.net/def/rel/ogc/1.0/queryables")
+    assert local(queryables["href"]) == "/ogc/collections/stations/queryables"
+    assert client.get(local(queryables["href"])).json["properties"]["geometry"]["format"] == "geometry-point"
     assert client.get("/ogc/collections/nope").status_code == 404
 
 
@@ -208,6 +221,11 @@ def test_etag_and_304(client):
     ("services=teleport", "services", "unknown service"),
     ("colour=red", "colour", "unknown query parameter"),
     ("f=html", "f", "unsupported format"),
+    ("filter=name%20%3D", "filter", "unexpected end of the filter at line 1, column 7"),
+    ("filter=colour%20%3D%201", "filter", "unknown property 'colour'"),
+    ("sortby=colour", "sortby", "cannot sort stations by 'colour'"),
+    ("properties=colour", "properties", "'colour' is not a property of stations"),
+    ("filter-crs=epsg:2000", "filter-crs", "unknown coordinate system"),
 ])
 def test_items_bad_input(client, query, parameter, fragment):
     r = client.get(f"/ogc/collections/stations/items?{query}")

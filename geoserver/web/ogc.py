@@ -1,6 +1,8 @@
-"""OGC API - Features Part 1 (Core, GeoJSON, OpenAPI 3.0) under /ogc.
+"""OGC API - Features under /ogc: Part 1 (Core, GeoJSON, OpenAPI 3.0) and Part 3 (filters in CQL2 text and JSON,
+queryables), with sortby and properties on items.
 
-Routing and HTTP only: queries go to the GeoService; parameters are validated by core.query.
+Routing and HTTP only: queries go to the GeoService; parameters are declared and validated in serving/items.py,
+filters read and applied by serving/cql.py.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import orjson
 from flask import Blueprint, current_app, request
 
 from ..core.errors import InvalidQuery
-from ..serving.items import FORMATS as FORMAT_VALUES, ITEM, ITEMS, queryables
+from ..serving import cql
+from ..serving.items import (FORMATS as FORMAT_VALUES, ITEM, ITEMS, feature_fragments, queryables,
+                             select_page)
 from . import openapi
 from .http import (GEOJSON, JSON, Answer, answer_response, check_params, etag_for, feature_collection, host_url,
                    json_response, not_modified)
@@ -22,7 +26,23 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    # Part 3: filtering (the filter, filter-lang and filter-crs parameters on items) and queryables
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    # CQL2: both encodings, and the classes of the language evaluated (serving/cql.py)
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
 ]
+#: The link relation from a collection to its queryables (OGC API - Features Part 3).
+QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+SCHEMA_JSON = "application/schema+json"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 ITEMS_PARAMS = ITEMS.http_names
 ITEM_PARAMS = ITEM.http_names
@@ -31,6 +51,12 @@ FORMATS = set(FORMAT_VALUES)
 
 def service():
     return current_app.extensions["geoservice"]
+
+
+@bp.record_once
+def _warm_up(state) -> None:
+    """The CQL2 parser and the layers' columns are built with the app (before a server forks its workers)."""
+    cql.warm_up(state.app.extensions["geoservice"])
 
 
 def base_url() -> str:
@@ -103,6 +129,8 @@ def collection_doc(layer) -> dict:
         "links": [
             {"href": root, "rel": "self", "type": JSON, "title": "This collection"},
             {"href": f"{root}/items", "rel": "items", "type": GEOJSON, "title": "Features (GeoJSON)"},
+            {"href": f"{root}/queryables", "rel": QUERYABLES_REL, "type": SCHEMA_JSON,
+             "title": "Queryables: the properties filter, sortby and properties can name"},
         ],
     }
     return doc
@@ -128,6 +156,41 @@ def collection(layer_id):
     return json_response(collection_doc(layer), etag=etag_for("collection", base_url(), layer.version))
 
 
+@bp.get("/collections/<layer_id>/queryables")
+def queryables_document(layer_id):
+    check_params({"f"})
+    check_format()
+    svc = service()
+    layer = svc.layer(layer_id)
+    url = f"{base_url()}/collections/{layer_id}/queryables"
+    return json_response(queryables_schema(layer, svc.vocab, url), content_type=SCHEMA_JSON,
+                         etag=etag_for("queryables", url, layer.version))
+
+
+def queryables_schema(layer, vocab, url: str) -> dict:
+    """The queryables of a collection as a JSON Schema (OGC API - Features Part 3): each public property with its
+    type and title, and the geometry."""
+    cols = cql.columns(layer, vocab)
+    props = {}
+    for name, column in cols.columns.items():
+        if column.kind == "array":
+            schema = {"type": "array", "items": {"type": "string", "enum": cols.services}}
+        else:
+            field = layer.spec.field(name)
+            schema = {"type": "integer" if field is not None and field.type == "integer" else column.kind}
+            if name in cols.enums:
+                schema["enum"] = cols.enums[name]
+        props[name] = {"title": column.title, **schema}
+    props[cql.GEOMETRY] = {"title": cols.geometry_title, "format": cols.geometry_format}
+    spec = layer.spec
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": url, "type": "object",
+            "title": f"{spec.title_zh} / {spec.title_en}",
+            "description": "The properties a filter (CQL2), sortby and properties may name; services is a list of "
+                           "service ids (A_CONTAINS and the other array functions), geometry is matched with the "
+                           "spatial functions and S_DWITHIN (metres).",
+            "properties": props, "additionalProperties": False}
+
+
 @bp.get("/collections/<layer_id>/items")
 def items(layer_id):
     return answer_response(items_answer(service(), layer_id, request.args, base_url(), request.environ))
@@ -144,8 +207,7 @@ def items_answer(svc, layer_id: str, args, root: str, environ) -> Answer:
     etag = etag_for("items", layer.version, layer.modified, root, layer_id, sorted(args.items(multi=True)))
     if not_modified(etag, environ):   # the client has this page: no query, no body
         return Answer(b"", GEOJSON, etag=etag, headers=_CRS_HEADERS[datum])
-    page = svc.items(layer, req.bbox, req.filters, req.services, limit, offset)
-    fragments = layer.fragments(datum)
+    page = select_page(svc, layer, req)
     # the links' query: the request's parameters but offset and limit (encoded once), then limit and offset
     here = urlencode({k: v for k, v in args.items() if k not in ("offset", "limit")})
     url = f"{root}/collections/{layer_id}/items?{here}&" if here else f"{root}/collections/{layer_id}/items?"
@@ -160,7 +222,7 @@ def items_answer(svc, layer_id: str, args, root: str, environ) -> Answer:
         links.append(link("prev", max(0, offset - limit)))
     links.append({"href": f"{root}/collections/{layer_id}", "rel": "collection", "type": JSON,
                   "title": layer.spec.title_en})
-    body = feature_collection([fragments[p] for p in page.positions.tolist()], {
+    body = feature_collection(feature_fragments(layer, page.positions.tolist(), datum, req.properties), {
         "numberMatched": page.number_matched, "numberReturned": int(len(page.positions)),
         "timeStamp": layer.modified.isoformat().replace("+00:00", "Z"), "links": links})
     return Answer(body, GEOJSON, etag=etag, headers=_CRS_HEADERS[datum])
@@ -176,9 +238,11 @@ def item_answer(svc, layer_id: str, feature_id: str, args, root: str, environ) -
     layer = svc.layer(layer_id)
     check_params(ITEM_PARAMS, args=args)
     check_format(args)
-    datum = ITEM.parse_for(layer, feature_id, args, svc).datum
+    req = ITEM.parse_for(layer, feature_id, args, svc)
+    datum = req.datum
     pos = svc.feature_position(layer, feature_id)
-    etag = etag_for("item", layer.version, root, layer_id, feature_id, datum)
+    selection = () if req.properties is None else (",".join(req.properties),)
+    etag = etag_for("item", layer.version, root, layer_id, feature_id, datum, *selection)
     if not_modified(etag, environ):
         return Answer(b"", GEOJSON, etag=etag, headers=_CRS_HEADERS[datum])
     links = orjson.dumps([
@@ -186,7 +250,7 @@ def item_answer(svc, layer_id: str, feature_id: str, args, root: str, environ) -
         {"href": f"{root}/collections/{layer_id}", "rel": "collection", "type": JSON},
     ])
     # the feature's fragment with "links" added last: the bytes of orjson.dumps({**feature, "links": links})
-    body = b'%s,"links":%s}' % (layer.fragments(datum)[pos][:-1], links)
+    body = b'%s,"links":%s}' % (feature_fragments(layer, [pos], datum, req.properties)[0][:-1], links)
     return Answer(body, GEOJSON, etag=etag, headers=_CRS_HEADERS[datum])
 
 

@@ -11,7 +11,12 @@ It tells the truth about what the server does, and schemathesis checks that it d
   [-90, 90], minimum <= maximum, no box across the antimeridian) is in its description and refused with 400;
 * feature properties are nullable where the layer spec says ``required = false`` or the loaded data holds a null;
 * responses list their real status codes, content types and the ETag header; ``featureId`` has an example id of
-  an existing public feature.
+  an existing public feature;
+* the items parameters whose values depend on the collection (``properties`` and ``sortby``: its property names;
+  ``filter``: a pattern of simple CQL2 filters over its properties, every one of which it accepts) are generated
+  per collection; the one feature's ``properties`` is the same for every collection and its schema can only
+  promise ``id`` (its description says the rest);
+* a property selection leaves properties out of a feature, so the feature schemas require none.
 """
 
 from __future__ import annotations
@@ -106,8 +111,7 @@ def _feature_schema(layer) -> dict:
     return {"type": "object", "required": ["type", "id", "geometry", "properties"],
             "properties": {"type": {"type": "string", "enum": ["Feature"]}, "id": {"type": "string"},
                            "geometry": _geometry_schema(layer),
-                           "properties": {"type": "object", "required": [f.name for f in spec.public_fields],
-                                          "additionalProperties": False, "properties": props},
+                           "properties": {"type": "object", "additionalProperties": False, "properties": props},
                            "links": {"type": "array", "items": _ref("link")}}}
 
 
@@ -123,6 +127,14 @@ def _collection_schema() -> dict:
                            "links": {"type": "array", "items": _ref("link")}}}
 
 
+def _queryables_schema() -> dict:
+    return {"type": "object", "required": ["$schema", "$id", "type", "properties"],
+            "properties": {"$schema": {"type": "string"}, "$id": {"type": "string"}, "type": {"type": "string"},
+                           "title": {"type": "string"}, "description": {"type": "string"},
+                           "properties": {"type": "object", "additionalProperties": {"type": "object"}},
+                           "additionalProperties": {"type": "boolean"}}}
+
+
 def build(svc, base_url: str) -> dict:
     """The OpenAPI document for ``svc``'s layers, with server URL ``base_url`` (the /ogc root)."""
     vocab_ids = list(svc.vocab.ids)
@@ -130,7 +142,12 @@ def build(svc, base_url: str) -> dict:
     schemas = {
         "exception": {"type": "object", "required": ["code", "description"],
                       "properties": {"code": {"type": "string"}, "description": {"type": "string"},
-                                     "parameter": {"type": "string"}}},
+                                     "parameter": {"type": "string"},
+                                     "position": {"type": "object", "description": "Where reading a filter "
+                                                  "stopped: line and column (1-based), or a JSON pointer",
+                                                  "properties": {"line": {"type": "integer"},
+                                                                 "column": {"type": "integer"},
+                                                                 "pointer": {"type": "string"}}}}},
         "link": {"type": "object", "required": ["href", "rel"],
                  "properties": {"href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"},
                                 "title": {"type": "string"}}},
@@ -165,7 +182,8 @@ def build(svc, base_url: str) -> dict:
         filters = [_param(f.name, f"Only features whose {f.name} equals one of these comma-separated values"
                           + (" (Chinese name, code or English name)" if f.name == "district" else ""), TEXT)
                    for f in spec.public_fields if f.type in ("string", "integer", "boolean")]
-        item_params = ITEMS.openapi_for(layer, vocab_ids=vocab_ids) + filters
+        item_params = (ITEMS.openapi_for(layer, vocab_ids=vocab_ids) + filters
+                       + ITEMS.openapi_query_options(layer, vocab_ids=vocab_ids))
         collection_schema = {"type": "object", "required": ["type", "features", "numberMatched", "numberReturned",
                                                             "timeStamp", "links"],
                              "properties": {"type": {"type": "string", "enum": ["FeatureCollection"]},
@@ -178,6 +196,11 @@ def build(svc, base_url: str) -> dict:
             "summary": f"{spec.title_en} ({spec.title_zh})", "operationId": f"describe_{lid}",
             "tags": [lid], "description": STRICT, "parameters": fmt,
             "responses": _responses("The collection", _ref("collection"))}}
+        paths[f"/collections/{lid}/queryables"] = {"get": {
+            "summary": f"Queryables of {spec.title_en}", "operationId": f"getQueryables_{lid}", "tags": [lid],
+            "description": "The properties filter, sortby and properties may name, as a JSON Schema (OGC API - "
+                           "Features Part 3). " + STRICT, "parameters": fmt,
+            "responses": _responses("The queryables", _queryables_schema(), "application/schema+json")}}
         paths[f"/collections/{lid}/items"] = {"get": {
             "summary": f"Features of {spec.title_en}", "operationId": f"getFeatures_{lid}", "tags": [lid],
             "description": STRICT, "parameters": item_params,
