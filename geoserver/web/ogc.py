@@ -16,7 +16,7 @@ from ..core.errors import InvalidQuery
 from ..serving import cql
 from ..serving.items import (FORMATS as FORMAT_VALUES, ITEM, ITEMS, feature_fragments, queryables,
                              select_page)
-from . import openapi
+from . import openapi, tiles
 from .http import (GEOJSON, JSON, Answer, answer_response, check_params, etag_for, feature_collection, host_url,
                    json_response, not_modified)
 
@@ -87,6 +87,7 @@ def landing():
              "title": "The API definition (OpenAPI 3.0)"},
             {"href": f"{root}/conformance", "rel": "conformance", "type": JSON, "title": "Conformance classes"},
             {"href": f"{root}/collections", "rel": "data", "type": JSON, "title": "The feature collections"},
+            *tiles.landing_links(root),
         ],
     })
 
@@ -95,7 +96,7 @@ def landing():
 def conformance():
     check_params({"f"})
     check_format()
-    return json_response({"conformsTo": CONFORMANCE})
+    return json_response({"conformsTo": CONFORMANCE + tiles.TILES_CONFORMANCE})
 
 
 @bp.get("/api")
@@ -131,6 +132,7 @@ def collection_doc(layer) -> dict:
             {"href": f"{root}/items", "rel": "items", "type": GEOJSON, "title": "Features (GeoJSON)"},
             {"href": f"{root}/queryables", "rel": QUERYABLES_REL, "type": SCHEMA_JSON,
              "title": "Queryables: the properties filter, sortby and properties can name"},
+            *tiles.collection_links(base_url(), spec.id),
         ],
     }
     return doc
