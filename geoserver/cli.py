@@ -660,12 +660,17 @@ def token():
     """Admin API tokens (stored hashed)."""
 
 
-def _token_store(ctx):
+def _storage(ctx):
+    """The store of the command's --data-dir / --database-url, released when the command ends."""
     from .core.service import resolve_data_dir
     from .storage import open_storage
     storage = open_storage(resolve_data_dir(ctx.obj["data_dir"]), ctx.obj.get("database_url"))
     ctx.find_root().call_on_close(storage.release)
-    return storage.tokens()
+    return storage
+
+
+def _token_store(ctx):
+    return _storage(ctx).tokens()
 
 
 @token.command("add")
@@ -705,11 +710,7 @@ def partner():
 
 
 def _partner_store(ctx):
-    from .core.service import resolve_data_dir
-    from .storage import open_storage
-    storage = open_storage(resolve_data_dir(ctx.obj["data_dir"]), ctx.obj.get("database_url"))
-    ctx.find_root().call_on_close(storage.release)
-    return storage.partners()
+    return _storage(ctx).partners()
 
 
 @partner.command("add")
