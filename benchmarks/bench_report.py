@@ -73,8 +73,8 @@ def main() -> None:
                 pages = next((int(line.split()[-1]) for line in info.splitlines() if line.startswith("Pages:")), None)
                 entry.update(pdf_bytes=Path(paths["report.pdf"]).stat().st_size, pdf_pages=pages)
             results[name] = entry
-            print(f"{name:<48} {entry['median_s']:>6.2f} s  html {entry['html_gzip_bytes'] / 1024:,.0f} KB gz"
-                  + (f"  pdf {entry['pdf_bytes'] / 1024:,.0f} KB, {entry['pdf_pages']} pages" if "pdf_bytes" in entry
+            print(f"{name:<48} {entry['median_s']:>6.2f} s  html {entry['html_gzip_bytes'] / 1000:,.0f} KB gz"
+                  + (f"  pdf {entry['pdf_bytes'] / 1000:,.0f} KB, {entry['pdf_pages']} pages" if "pdf_bytes" in entry
                      else ""))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": machine(), "results": results}, indent=2, ensure_ascii=False) + "\n")
