@@ -384,7 +384,7 @@ def test_syntax_errors_give_the_position(client, cql_filter, position, fragment)
     ("S_DWITHIN(geometry, POINT(121.47 31.23), -5)", "distance must be a number of metres, at least 0"),
     ("UPPER(name) = 'X'", "unknown function 'UPPER'; supported: CASEI"),
     ("area_m2 + 1 > 5", "arithmetic (+, -, *, /) is not supported"),
-    ("name T_AFTER TIMESTAMP('2020-01-01T00:00:00Z')", "has no date or time properties"),
+    ("name T_AFTER TIMESTAMP('2020-01-01T00:00:00Z')", "T_AFTER compares a time property (updated) with a time, not name (string)"),
 ])
 def test_type_and_name_errors_name_the_problem(client, cql_filter, fragment):
     body = error(client, f"filter={quote(cql_filter)}")
@@ -435,8 +435,10 @@ def test_queryables_document(client):
     assert doc["type"] == "object" and doc["additionalProperties"] is False
     props = doc["properties"]
     assert list(props) == ["id", "name", "district_code", "district", "subdistrict", "address", "services",
-                           "opening_hours", "host_org", "area_m2", "smart", "source", "geometry"]
+                           "opening_hours", "host_org", "area_m2", "smart", "source", "updated", "geometry"]
     assert props["name"] == {"title": "名称 / Name", "type": "string"}
+    assert props["updated"] == {"title": "更新时间 / Updated (last public change)", "type": "string",
+                                "format": "date-time"}
     assert props["area_m2"]["type"] == "number" and props["smart"]["type"] == "boolean"
     assert props["services"]["type"] == "array" and "charging" in props["services"]["items"]["enum"]
     assert props["geometry"] == {"title": "位置 / Location", "format": "geometry-point"}

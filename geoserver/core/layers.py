@@ -15,6 +15,9 @@ FIELD_TYPES = ("string", "integer", "number", "boolean", "services", "opening_ho
 #: the public. The loader adds these fields, private, to every point layer, so each layer file need not list them.
 LOCATED, PENDING = "located", "pending"
 LOCATION_STATUS_LABELS = {LOCATED: "已定位", PENDING: "待定位"}
+#: Every served feature's time of last change (derived from the layer's history, see ``core.history``; not a column
+#: of its table, so a layer file cannot declare a field of this name).
+UPDATED = "updated"
 LOCATION_FIELDS = (
     ("location_status", "定位状态", "Location status"),        # located | pending
     ("location_source", "定位来源", "Location source"),        # file | geocoder:<provider> | map | typed
@@ -76,6 +79,10 @@ class FieldSpec:
     enum: tuple[str, ...] | None = None
 
 
+#: The served ``updated`` property as a field (type ``datetime``: an RFC 3339 UTC time such as 2026-12-02T08:30:00Z).
+UPDATED_FIELD = FieldSpec(UPDATED, "datetime", "更新时间", "Updated (last public change)")
+
+
 @dataclass(frozen=True)
 class LayerSpec:
     """What a layer is: read from one TOML file in ``layers/``."""
@@ -120,6 +127,9 @@ class LayerSpec:
             fields = fields + tuple(extra)
             spec = replace(spec, fields=fields, private_fields=tuple(dict.fromkeys(
                 spec.private_fields + tuple(name for name, _, _ in LOCATION_FIELDS))))
+        if UPDATED in {f.name for f in fields}:
+            raise DataError(f"{path.name}: {UPDATED!r} is the time each feature last changed, which the server "
+                            "derives from the layer's history; name the field otherwise")
         bad = [f.name for f in fields if f.type not in FIELD_TYPES]
         if bad:
             raise DataError(f"{path.name}: unknown field type for {bad}; use one of {FIELD_TYPES}")
@@ -139,6 +149,11 @@ class LayerSpec:
     @property
     def public_fields(self) -> tuple[FieldSpec, ...]:
         return tuple(f for f in self.fields if f.name not in self.private_fields)
+
+    @property
+    def feature_fields(self) -> tuple[FieldSpec, ...]:
+        """The properties of a served feature, in their order: the public fields, then ``updated``."""
+        return (*self.public_fields, UPDATED_FIELD)
 
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)

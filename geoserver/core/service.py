@@ -15,6 +15,7 @@ import shapely
 
 from .data import Layer
 from .errors import DataError, FeatureNotFound, GeoServerError, InvalidQuery, LayerNotFound
+from .history import UpdateTimes
 from .layers import load_specs
 from .nearest import nearest
 from .query import NearestQuery
@@ -90,8 +91,8 @@ class GeoService:
         self.vocab, self.specs = load_specs(self.layers_dir)
         self.storage = storage if storage is not None else open_storage(self.data_dir, database_url)
         self._signatures = self.storage.signatures(self.specs, force=True)
-        self.layers: dict[str, Layer] = {lid: self.storage.load_layer(spec, self.vocab)
-                                         for lid, spec in self.specs.items()}
+        self.update_times = UpdateTimes(self.storage)
+        self.layers: dict[str, Layer] = {lid: self._load(spec) for lid, spec in self.specs.items()}
         self._cache: OrderedDict = OrderedDict()   # key -> (value, estimated bytes)
         self._cache_bytes = 0
         self.cache_budget_bytes = int(float(os.environ.get("GEOSERVER_CACHE_MB", "512")) * (1 << 20))
@@ -99,6 +100,12 @@ class GeoService:
         self.refresh_interval_s = float(os.environ.get("GEOSERVER_RELOAD_INTERVAL_S", "1.0"))
         self._checked = time.monotonic()
         self._refresh_lock = threading.Lock()
+
+    def _load(self, spec) -> Layer:
+        """A layer from the store, each feature stamped with the time it last changed (``core.history``)."""
+        layer = self.storage.load_layer(spec, self.vocab)
+        self.update_times.stamp(layer)
+        return layer
 
     # --- new data versions, picked up while serving ------------------------------------------------------
     def follow(self) -> None:
@@ -133,7 +140,7 @@ class GeoService:
                 if signature == self._signatures.get(lid) or signature is None:
                     continue
                 try:
-                    layer = self.storage.load_layer(spec, self.vocab)
+                    layer = self._load(spec)
                 except DataError as exc:  # never swap in data that does not load; keep the old layer
                     log.error("not reloading layer %s: %s", lid, exc.message)
                     self._signatures[lid] = signature

@@ -34,6 +34,7 @@ import orjson
 
 from .data import file_digest
 from .errors import GeoServerError
+from .history import iso_utc
 
 log = logging.getLogger(__name__)
 STATE_DIRNAME = ".geoserver"
@@ -260,8 +261,10 @@ class LayerStore:
         action = "initial" if not versions else "found-on-disk"
         note = ("the data as it was before the first recorded change" if not versions
                 else "the data file was changed outside geoserver; kept so it can be restored")
-        self._record(layer_id, path, who="geoserver", action=action, features=features, summary={"note": note},
-                     sha=sha)
+        # when the file was written: the time its features were served with as their last change (core.history)
+        written = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+        self._record(layer_id, path, who="geoserver", action=action, features=features,
+                     summary={"note": note, "data_modified": iso_utc(written)}, sha=sha)
 
     def _activate(self, source: Path, data_file: str) -> None:
         """Make ``source`` the current data file: copy beside it, fsync, rename over it, fsync the folder."""

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from ..core.errors import FeatureNotFound, GeoServerError, InvalidQuery
+from ..core.layers import UPDATED
 from ..operations import Operation, Param, register
 from .operations import CRS, LAYER, WHO, _editable
 
@@ -87,6 +88,7 @@ def check_feature(manager, layer_id: str, body: dict, fid: str | None, datum: st
         props["id"] = fid
     elif body.get("id") is not None and "id" not in props:
         props["id"] = body["id"]
+    props.pop(UPDATED, None)     # derived from the history (a feature read from the API comes back with it)
     placed_by = props.pop("location_source", None) or "admin"
     if placed_by not in PLACED_BY:
         raise InvalidQuery(f"location_source may be {', '.join(PLACED_BY)} (how staff set the position)",

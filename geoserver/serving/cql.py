@@ -30,7 +30,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from functools import cached_property, lru_cache
 from typing import Callable
 
@@ -41,6 +41,7 @@ import shapely.geometry
 from ..core import crs
 from ..core import query as q
 from ..core.errors import InvalidQuery
+from ..core.history import epoch_seconds
 
 #: Filters longer than this many characters are refused before they are parsed: the limit of every free-text
 #: parameter of the OGC API, so that a request with each parameter at its longest still fits the HTTP server's
@@ -87,7 +88,8 @@ class InvalidFilter(InvalidQuery):
 # --------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Column:
-    """One public property of every feature. ``kind``: string, number, boolean or array (the services list).
+    """One public property of every feature. ``kind``: string, number, boolean, timestamp or array (the services
+    list).
 
     Strings are held as their sorted distinct values (``uniques``) and each feature's index into them (``codes``),
     so a comparison or LIKE is evaluated once per distinct value; numbers as float64 (NaN where null)."""
@@ -96,7 +98,8 @@ class Column:
     kind: str
     title: str
     null: np.ndarray
-    values: np.ndarray | None = None      # number: float64; boolean: bool; array: the uint64 service masks
+    values: np.ndarray | None = None      # number: float64; timestamp: float64 seconds since 1970 (UTC);
+    #                                       boolean: bool; array: the uint64 service masks
     uniques: np.ndarray | None = None     # string: sorted distinct values (str array)
     codes: np.ndarray | None = None       # string: index of each feature's value in uniques
 
@@ -109,7 +112,7 @@ class Column:
         """Each feature's place in ascending order (ties share a place); only meaningful where not null."""
         if self.kind == "string":
             return self.codes
-        if self.kind == "number":
+        if self.kind in ("number", "timestamp"):
             out = np.zeros(len(self.null), np.int64)
             if (~self.null).any():
                 out[~self.null] = np.unique(self.values[~self.null], return_inverse=True)[1].ravel()
@@ -121,7 +124,10 @@ class Column:
 
 #: How each field type of the layer specs is filtered and ordered.
 KINDS = {"string": "string", "opening_hours": "string", "integer": "number", "number": "number",
-         "boolean": "boolean", "services": "array"}
+         "boolean": "boolean", "services": "array", "datetime": "timestamp"}
+#: The temporal predicates, on the instant a timestamp property holds (CQL2's semantics for an instant i against
+#: an instant j or an interval [start, end], open ends with '..'): the ones an instant can satisfy.
+TEMPORAL_PREDICATES = ("T_AFTER", "T_BEFORE", "T_DISJOINT", "T_DURING", "T_EQUALS", "T_INTERSECTS")
 
 
 class LayerColumns:
@@ -140,7 +146,7 @@ class LayerColumns:
         self.geometry_format = _GEOMETRY_FORMATS.get(layer.spec.geometry_type, "geometry-any")
         props = layer.properties
         self.columns: dict[str, Column] = {}
-        for f in layer.spec.public_fields:
+        for f in layer.spec.feature_fields:
             kind = KINDS[f.type]
             title = f"{f.title_zh} / {f.title_en}"
             raw = [p.get(f.name) for p in props]
@@ -154,6 +160,9 @@ class LayerColumns:
                 column = Column(f.name, kind, title, null, values=values)
             elif kind == "boolean":
                 column = Column(f.name, kind, title, null, values=np.array([bool(v) for v in raw], dtype=bool))
+            elif kind == "timestamp":
+                values = np.fromiter((epoch_seconds(v) for v in raw), float, count=self.n)
+                column = Column(f.name, kind, title, null, values=values)
             else:
                 column = Column(f.name, kind, title, np.zeros(self.n, bool), values=layer.service_mask)
             self.columns[f.name] = column
@@ -203,6 +212,73 @@ def _to_metric(geom):
     return shapely.transform(geom, lambda xy: np.column_stack(crs.to_metric(xy[:, 0], xy[:, 1])))
 
 
+def _trim_fraction(text: str) -> str:
+    """Fractions of a second to 6 digits (datetime's precision)."""
+    head, dot, rest = text.replace("Z", "+00:00").replace("z", "+00:00").partition(".")
+    if not dot:
+        return head
+    digits = re.match(r"[0-9]*", rest).group(0)
+    return f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
+
+
+def _instant(value, end_of_day: bool = False) -> float:
+    """A DATE or TIMESTAMP literal as seconds since 1970 (a naive time is UTC; a date is its first second, or
+    with ``end_of_day`` its last instant)."""
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    start = datetime(value.year, value.month, value.day, tzinfo=timezone.utc).timestamp()
+    return start + 86400.0 - 1e-6 if end_of_day else start
+
+
+def _is_interval(value) -> bool:
+    return type(value).__name__ == "Interval" and hasattr(value, "start")
+
+
+def _time_intersects(lhs, rhs):
+    """CQL2's T_INTERSECTS (pygeofilter has no node of its own for it: its JSON reader makes it T_OVERLAPS)."""
+    return _intersects_class()(lhs, rhs)
+
+
+@lru_cache(maxsize=1)
+def _intersects_class():
+    from pygeofilter import ast as pgf_ast
+    return type("TimeIntersects", (pgf_ast.TemporalPredicate,), {"op": pgf_ast.TemporalComparisonOp.TOVERLAPS})
+
+
+def _time_token(token, text: str, what: str, interval: bool = False, day: bool = False):
+    """A time literal of CQL2 text, read strictly (RFC 3339; pygeofilter's reader accepts month 13 by swapping
+    day and month): '..' (an open end of an interval), a date, or a date-time (without an offset: UTC). Anything
+    else is a 400 at the literal's line and column."""
+    value = text.strip()
+    if interval and value in ("..", ""):
+        return None
+    try:
+        if day or len(value) == 10:
+            if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+                raise ValueError
+            return date.fromisoformat(value)
+        return _parse_datetime(value)
+    except ValueError:
+        line, column = getattr(token, "line", None), getattr(token, "column", None)
+        allowed = "a date (2026-12-02), a date-time (2026-12-02T08:00:00Z)" + (" or '..'" if interval else "")
+        raise InvalidFilter(f"filter (cql2-text): {what} {value[:40]!r} at line {line}, column {column} is not "
+                            f"{allowed}", position={"line": line, "column": column} if line else None) from None
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """An RFC 3339 date-time (an offset or Z; without one, UTC), strictly: ValueError otherwise."""
+    return _parse_datetime(text)
+
+
+def _parse_datetime(text: str) -> datetime:
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:"
+                        r"[0-9]{2})?", text):
+        raise ValueError(text)
+    moment = datetime.fromisoformat(_trim_fraction(text))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Parsing (pygeofilter)
 # --------------------------------------------------------------------------------------------------------------
@@ -222,7 +298,11 @@ _GRAMMAR_EXTENSION = r"""
                  | _array_function "(" expression "," array_literal ")" -> array_predicate
                  | expression "ILIKE"i expression -> ilike
                  | expression "NOT"i "ILIKE"i expression -> not_ilike
+                 | _temporal_function "(" expression "," expression ")" -> temporal_call
+%override ?interval: "INTERVAL"i "(" INTERVAL_BOUND "," INTERVAL_BOUND ")" -> interval_literal
+INTERVAL_BOUND: /'[^']*'/
 _DISTANCE_FUNCTION: "S_DWITHIN"i
+!_temporal_function: "T_AFTER"i | "T_BEFORE"i | "T_DISJOINT"i | "T_EQUALS"i | "T_INTERSECTS"i | "T_DURING"i | "T_MEETS"i | "T_METBY"i | "T_OVERLAPS"i | "T_OVERLAPPEDBY"i | "T_BEGINS"i | "T_BEGUNBY"i | "T_ENDS"i | "T_ENDEDBY"i | "T_CONTAINS"i
 !_array_function: "A_EQUALS"i | "A_CONTAINS"i | "A_CONTAINEDBY"i | "A_OVERLAPS"i
 array_literal: "(" [expression ("," expression)*] ")"
 %ignore /[\r\n]+/
@@ -258,7 +338,13 @@ def _build_text_parser():
 
     from lark import Lark, v_args
     from pygeofilter import ast as pgf_ast
+    from pygeofilter import values
     from pygeofilter.parsers.cql2_text import parser as pgf_text
+
+    _TEMPORAL_NODES = {f"T_{n.upper()}": getattr(pgf_ast, f"Time{n}") for n in (
+        "After", "Before", "Disjoint", "Equals", "During", "Meets", "MetBy", "Overlaps", "OverlappedBy", "Begins",
+        "BegunBy", "Ends", "EndedBy", "Contains")}
+    _TEMPORAL_NODES["T_INTERSECTS"] = _time_intersects
 
     base = os.path.dirname(pgf_text.__file__)
     with open(os.path.join(base, "grammar.lark"), encoding="utf-8") as f:
@@ -278,6 +364,21 @@ def _build_text_parser():
 
         def array_literal(self, *items):
             return [item for item in items if item is not None]
+
+        def temporal_call(self, name, lhs, rhs):
+            return _TEMPORAL_NODES[str(name).upper()](lhs, rhs)
+
+        def interval_literal(self, start, end):
+            return values.Interval(start, end)
+
+        def INTERVAL_BOUND(self, token):
+            return _time_token(token, token[1:-1], "an INTERVAL's end", interval=True)
+
+        def DATETIME(self, token):
+            return _time_token(token, str(token), "TIMESTAMP")
+
+        def DATE(self, token):
+            return _time_token(token, str(token), "DATE", day=True)
 
         def wkt__geometry_with_srid(self, srid, geometry):
             return {**geometry, "crs": {"type": "name", "properties": {"name": f"urn:ogc:def:crs:EPSG::{srid}"}}}
@@ -354,7 +455,7 @@ def _json_ops() -> frozenset:
     """CQL2 JSON operators: pygeofilter's, and s_dwithin (added here)."""
     from pygeofilter.cql2 import BINARY_OP_PREDICATES_MAP
     return frozenset(BINARY_OP_PREDICATES_MAP) | {"and", "or", "not", "isNull", "between", "like", "in", "casei",
-                                                  "s_dwithin"}
+                                                  "s_dwithin", "t_disjoint", "t_intersects"}
 
 
 def parse_json(text: str):
@@ -401,6 +502,15 @@ def _prepare_json(node, pointer: str, depth: int, ops: frozenset):
         return node
     if "type" in node and ("coordinates" in node or "geometries" in node):
         return values.Geometry(node)
+    if len(node) == 1 and next(iter(node)) in ("timestamp", "date", "interval"):   # read strictly (RFC 3339)
+        kind, value = next(iter(node.items()))
+        where = f"{pointer}/{kind}"
+        if kind == "interval":
+            if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+                raise InvalidFilter(f"filter (cql2-json): an interval is two strings (dates, date-times or '..'), "
+                                    f"at {where}", position={"pointer": where})
+            return values.Interval(*(_json_time(v, f"{where}/{i}", interval=True) for i, v in enumerate(value)))
+        return _json_time(value, where, day=kind == "date")
     if "bbox" in node and "op" not in node:
         box = node["bbox"]
         if not (isinstance(box, list) and len(box) in (4, 6) and all(_is_number(v) for v in box)):
@@ -424,6 +534,13 @@ def _prepare_json(node, pointer: str, depth: int, ops: frozenset):
                                     f"metres, at {pointer}/args", position={"pointer": f"{pointer}/args"})
             from pygeofilter.parsers.cql2_json.parser import walk_cql_json
             return pgf_ast.DistanceWithin(walk_cql_json(args[0]), walk_cql_json(args[1]), args[2], "metre")
+        if op in ("t_intersects", "t_disjoint"):   # pygeofilter reads t_intersects as t_overlaps, lacks t_disjoint
+            if len(args) != 2:
+                raise InvalidFilter(f"filter (cql2-json): {op} takes two arguments, at {pointer}/args",
+                                    position={"pointer": f"{pointer}/args"})
+            from pygeofilter.parsers.cql2_json.parser import walk_cql_json
+            node_class = _time_intersects if op == "t_intersects" else pgf_ast.TimeDisjoint
+            return node_class(*(walk_cql_json(a) for a in args))
         if op == "between" and len(args) == 3:   # CQL2 1.0's form; pygeofilter reads the draft's [a, [low, high]]
             args = [args[0], [args[1], args[2]]]
         arity = {"not": 1, "isNull": 1, "like": 2, "in": 2, "between": 2}.get(op)
@@ -432,6 +549,17 @@ def _prepare_json(node, pointer: str, depth: int, ops: frozenset):
                                 position={"pointer": f"{pointer}/args"})
         return {**node, "args": args}
     return {k: _prepare_json(v, f"{pointer}/{k}", depth + 1, ops) for k, v in node.items()}
+
+
+def _json_time(value, pointer: str, interval: bool = False, day: bool = False):
+    if not isinstance(value, str):
+        raise InvalidFilter(f"filter (cql2-json): a time is a string, at {pointer}", position={"pointer": pointer})
+    try:
+        return _time_token(None, value, "date" if day else "time", interval=interval, day=day)
+    except InvalidFilter:
+        allowed = "a date (2026-12-02)" if day else "a date-time (2026-12-02T08:00:00Z)"
+        raise InvalidFilter(f"filter (cql2-json): {value[:40]!r} at {pointer} is not {allowed}"
+                            + (" or '..'" if interval else ""), position={"pointer": pointer}) from None
 
 
 def _is_number(value) -> bool:
@@ -590,8 +718,7 @@ class Compiler:
         if isinstance(node, a.ArrayPredicate):
             return self.array(node)
         if isinstance(node, a.TemporalPredicate):
-            self.refuse(f"temporal predicates ({type(node).__name__}) have nothing to compare here: layer "
-                        f"{self.cols.layer_id!r} has no date or time properties")
+            return self.temporal(node)
         if isinstance(node, bool):
             return self.const(node)
         if isinstance(node, a.Function):
@@ -631,9 +758,11 @@ class Compiler:
             return _Literal(node)
         if isinstance(node, (int, float)):
             self.refuse(f"{node!r} is not a finite number")
-        if isinstance(node, (date, datetime, timedelta, values.Interval)):
-            self.refuse(f"layer {self.cols.layer_id!r} has no date or time properties to compare "
-                        f"{_describe(node)} with")
+        if isinstance(node, (date, datetime, values.Interval)):
+            return _Literal(node)
+        if isinstance(node, timedelta):
+            self.refuse(f"{_describe(node)} is a duration; compare {self.time_names} with a TIMESTAMP, a DATE or "
+                        "an INTERVAL")
         if isinstance(node, a.Arithmetic):
             self.refuse("arithmetic (+, -, *, /) is not supported; compare a property with a value")
         if isinstance(node, list):
@@ -709,6 +838,8 @@ class Compiler:
             left, right = self.feature_values(lhs), self.feature_values(rhs)
             unknown = column.null | other.null
             return lambda: (compare(left, right) & ~unknown, unknown)
+        if column.kind == "timestamp" and isinstance(rhs.value, date) and not isinstance(rhs.value, datetime):
+            return self.day_comparison(column, rhs.value, op)
         value = self.literal_for(column, rhs.value, op)
         null = column.null
         if column.kind == "string":
@@ -737,8 +868,67 @@ class Compiler:
             return value
         if kind == "boolean" and _is_number(value) and value in (0, 1):   # as GDAL writes OGR's booleans
             return bool(value)
-        wanted = {"string": "a string in single quotes", "number": "a number", "boolean": "TRUE or FALSE"}[kind]
+        if kind == "timestamp" and isinstance(value, (date, datetime)):
+            return _instant(value)
+        wanted = {"string": "a string in single quotes", "number": "a number", "boolean": "TRUE or FALSE",
+                  "timestamp": "TIMESTAMP('2026-12-02T08:00:00Z') or DATE('2026-12-02')"}[kind]
         self.refuse(f"{column.name} is a {kind} property: compare it with {wanted}, not {_describe(value)}")
+
+    @property
+    def time_names(self) -> str:
+        return ", ".join(c.name for c in self.cols.columns.values() if c.kind == "timestamp") or "a time property"
+
+    def day_comparison(self, column: Column, day: date, op: str) -> Callable[[], Truth]:
+        """A time compared with a DATE: with the whole day (UTC), so updated = DATE('2026-12-02') is any time that
+        day and updated > DATE('2026-12-02') is from the next day on."""
+        start = _instant(day)
+        end = start + 86400.0
+        values, null = column.values, column.null
+        test = {"=": lambda: (values >= start) & (values < end), "<>": lambda: (values < start) | (values >= end),
+                "<": lambda: values < start, "<=": lambda: values < end, ">": lambda: values >= end,
+                ">=": lambda: values >= start}[op]
+        return lambda: (test() & ~null, null)
+
+    def temporal(self, node) -> Callable[[], Truth]:
+        """T_AFTER, T_BEFORE, T_EQUALS, T_INTERSECTS, T_DISJOINT, T_DURING of a time property (an instant) with an
+        instant or an interval, as CQL2 defines them for an instant; the others need two intervals."""
+        name = "T_" + type(node).__name__.removeprefix("Time").upper()
+        lhs, rhs = self.operand(node.lhs), self.operand(node.rhs)
+        if isinstance(lhs, _Literal) and isinstance(rhs, _Ref):
+            lhs, rhs = rhs, lhs
+            name = {"T_AFTER": "T_BEFORE", "T_BEFORE": "T_AFTER"}.get(name, name)
+            if name == "T_DURING":
+                self.refuse("T_DURING(interval, property) cannot hold: an instant has no duration; write "
+                            "T_DURING(property, INTERVAL(...))")
+        if not isinstance(lhs, _Ref) or lhs.column.kind != "timestamp":
+            shown = f"{lhs.column.name} ({lhs.column.kind})" if isinstance(lhs, _Ref) else _describe(node.lhs)
+            self.refuse(f"{name} compares a time property ({self.time_names}) with a time, not {shown}")
+        if not isinstance(rhs, _Literal) or not isinstance(rhs.value, (date, datetime)) and not _is_interval(
+                rhs.value):
+            self.refuse(f"{name}({lhs.column.name}, …) needs a TIMESTAMP, a DATE or an INTERVAL, not "
+                        f"{_describe(node.rhs)}")
+        if name not in TEMPORAL_PREDICATES:
+            self.refuse(f"{name} relates two intervals; {lhs.column.name} is an instant: use one of "
+                        f"{', '.join(TEMPORAL_PREDICATES)}")
+        value = rhs.value
+        if _is_interval(value):
+            start = -np.inf if value.start is None else _instant(value.start)
+            end = np.inf if value.end is None else _instant(value.end, end_of_day=True)
+            if start > end:
+                self.refuse(f"INTERVAL starts after it ends ({value.start} > {value.end})")
+        elif isinstance(value, datetime):
+            start = end = _instant(value)
+        else:       # a DATE is the interval of that day
+            start, end = _instant(value), _instant(value, end_of_day=True)
+        values, null = lhs.column.values, lhs.column.null
+        if name == "T_DURING" and start == end:
+            self.refuse("T_DURING needs an INTERVAL (an instant cannot lie strictly inside another instant)")
+        test = {"T_AFTER": lambda: values > end, "T_BEFORE": lambda: values < start,
+                "T_EQUALS": lambda: (values == start) & (values == end),
+                "T_INTERSECTS": lambda: (values >= start) & (values <= end),
+                "T_DISJOINT": lambda: (values < start) | (values > end),
+                "T_DURING": lambda: (values > start) & (values < end)}[name]
+        return lambda: (test() & ~null, null)
 
     def check_same_type(self, a, b, op):
         kinds = {type(a) if not _is_number(a) else float, type(b) if not _is_number(b) else float}

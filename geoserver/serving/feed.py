@@ -4,7 +4,8 @@ The feed is derived from the layer's recorded versions (the same history the adm
 show, in either storage backend): version *n*'s changes are the public difference between version *n - 1* and
 version *n* — features that became public (``added``), whose public properties or position changed (``updated``)
 and that stopped being public (``removed``: deleted, or back to pending) — in id order, each stamped with the time
-version *n* was recorded. Private fields and pending rows never appear, exactly as in the OGC items: of a feature
+version *n* was recorded (for a data file changed by hand, when it was written), which added and updated
+features carry as their ``updated`` property (``core.history``). Private fields and pending rows never appear, exactly as in the OGC items: of a feature
 that is not public now, a client sees only the tombstone, and only if the feature was public at its cursor (it may
 hold it); pages hold at most ``limit`` changes (fewer when some are not shown).
 
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 import orjson
 
 from ..core.errors import GeoServerError, InvalidQuery
+from ..core.history import version_time
+from ..core.layers import UPDATED
 
 CURSOR = re.compile(r"^(0|[1-9][0-9]{0,8})(?:-(0|[1-9][0-9]{0,8}))?$")
 FEED_DEFAULT_LIMIT = 1000
@@ -128,11 +131,11 @@ class ChangeFeed:
             out = []
             for fid in sorted(old_ids | new_ids):
                 if fid not in old_ids:
-                    out.append(Change("added", fid, version.number, version.created, new.position(fid)))
+                    out.append(Change("added", fid, version.number, version_time(version), new.position(fid)))
                 elif fid not in new_ids:
-                    out.append(Change("removed", fid, version.number, version.created, None))
+                    out.append(Change("removed", fid, version.number, version_time(version), None))
                 elif old_fragments[old.position(fid)] != new_fragments[new.position(fid)]:
-                    out.append(Change("updated", fid, version.number, version.created, new.position(fid)))
+                    out.append(Change("updated", fid, version.number, version_time(version), new.position(fid)))
             changes = tuple(out)
         self._diffs[key] = changes
         return changes
@@ -195,8 +198,8 @@ class ChangeFeed:
     @staticmethod
     def _change_json(change: Change, layer, datum: str) -> dict:
         out = {"op": change.op, "id": change.id, "version": change.version, "time": change.time}
-        if change.position is not None:
-            out["feature"] = orjson.Fragment(layer.fragments(datum)[change.position])
+        if change.position is not None:   # as served now: with the time of its change (core.history)
+            out["feature"] = orjson.Fragment(layer.feature_json(change.position, datum, {UPDATED: change.time}))
         return out
 
 

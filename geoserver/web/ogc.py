@@ -13,6 +13,7 @@ import orjson
 from flask import Blueprint, current_app, request
 
 from ..core.errors import InvalidQuery
+from ..core.layers import UPDATED
 from ..serving import cql
 from ..serving.items import (FORMATS as FORMAT_VALUES, ITEM, ITEMS, feature_fragments, queryables,
                              select_page)
@@ -126,7 +127,7 @@ def collection_doc(layer) -> dict:
         "itemType": "feature",
         "crs": [CRS84],
         "storageCrs": CRS84,
-        "extent": {"spatial": {"bbox": [svc.bounds(layer)], "crs": CRS84}},
+        "extent": {"spatial": {"bbox": [svc.bounds(layer)], "crs": CRS84}, "temporal": temporal_extent(layer)},
         "links": [
             {"href": root, "rel": "self", "type": JSON, "title": "This collection"},
             {"href": f"{root}/items", "rel": "items", "type": GEOJSON, "title": "Features (GeoJSON)"},
@@ -169,6 +170,13 @@ def queryables_document(layer_id):
                          etag=etag_for("queryables", url, layer.version))
 
 
+def temporal_extent(layer) -> dict:
+    """The span of the features' ``updated`` times (what datetime filters on), in the Gregorian calendar (UTC)."""
+    times = [p[UPDATED] for p in layer.properties]
+    return {"interval": [[min(times), max(times)] if times else [None, None]],
+            "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
+
+
 def queryables_schema(layer, vocab, url: str) -> dict:
     """The queryables of a collection as a JSON Schema (OGC API - Features Part 3): each public property with its
     type and title, and the geometry."""
@@ -177,6 +185,8 @@ def queryables_schema(layer, vocab, url: str) -> dict:
     for name, column in cols.columns.items():
         if column.kind == "array":
             schema = {"type": "array", "items": {"type": "string", "enum": cols.services}}
+        elif column.kind == "timestamp":
+            schema = {"type": "string", "format": "date-time"}
         else:
             field = layer.spec.field(name)
             schema = {"type": "integer" if field is not None and field.type == "integer" else column.kind}
@@ -189,7 +199,8 @@ def queryables_schema(layer, vocab, url: str) -> dict:
             "title": f"{spec.title_zh} / {spec.title_en}",
             "description": "The properties a filter (CQL2), sortby and properties may name; services is a list of "
                            "service ids (A_CONTAINS and the other array functions), geometry is matched with the "
-                           "spatial functions and S_DWITHIN (metres).",
+                           "spatial functions and S_DWITHIN (metres), updated (when what the public sees of the "
+                           "feature last changed) with TIMESTAMP, DATE and INTERVAL and the temporal functions.",
             "properties": props, "additionalProperties": False}
 
 

@@ -29,7 +29,8 @@ OPENAPI_TYPE = "application/vnd.oai.openapi+json;version=3.0"
 STRICT = ("Query parameters this operation does not list, or a parameter given twice, are refused with 400.")
 FIELD_SCHEMAS = {"string": {"type": "string"}, "integer": {"type": "integer"}, "number": {"type": "number"},
                  "boolean": {"type": "boolean"}, "opening_hours": {"type": "string"},
-                 "services": {"type": "array", "items": {"type": "string"}}}
+                 "services": {"type": "array", "items": {"type": "string"}},
+                 "datetime": {"type": "string", "format": "date-time"}}
 TEXT = {"type": "string", "maxLength": q.OGC_TEXT_MAX_LENGTH}
 
 
@@ -99,7 +100,7 @@ def _feature_schema(layer) -> dict:
     spec = layer.spec
     nullable = _nullable_fields(layer)
     props = {}
-    for f in spec.public_fields:
+    for f in spec.feature_fields:
         schema = {**FIELD_SCHEMAS[f.type], "title": f"{f.title_zh} / {f.title_en}"}
         if f.type == "services":
             schema["items"] = {"type": "string", "enum": list(spec.services)} if spec.services else schema["items"]
