@@ -28,6 +28,7 @@ from common import ROOT, machine  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--versions", type=int, default=20, help="history length for the updated-times figures")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "feed.json")
     args = parser.parse_args()
 
@@ -80,11 +81,54 @@ def main() -> None:
                              "runs": args.runs, "bytes": samples[0][1]}
         for name, entry in results.items():
             print(f"{name:<58} {entry['median_ms']:>9} ms  {entry['bytes']:>10,} bytes")
+        results.update(update_times(svc, manager, tmp, rows, args.versions))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"machine": machine(), "import": summary, "results": results}, indent=2,
                                        ensure_ascii=False) + "\n")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def update_times(svc, manager, tmp: Path, rows: list[dict], versions: int) -> dict:
+    """Every feature's ``updated`` time (core.history): derived from the history when a process loads the layer,
+    then carried forward one version at a time. Grows the history to ``versions`` versions (one station renamed
+    each), then times a cold derivation (a server starting: every version read once) and the step for one new
+    version (what each process pays when a new version arrives)."""
+    from geoserver.core.history import UpdateTimes
+    from geoserver.core.importer import ImportOptions
+
+    def one_more_version():
+        n = len(svc.storage.versions("stations"))
+        rows[n]["名称"] += "（再次更新）"
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0].keys()))
+        writer.writeheader()
+        writer.writerows(rows)
+        (tmp / "again.csv").write_text(out.getvalue(), encoding="utf-8")
+        manager.import_file("stations", tmp / "again.csv", ImportOptions(datum="wgs84", mode="replace"), who="bench")
+        svc.refresh(force=True)
+
+    while len(svc.storage.versions("stations")) < versions - 1:
+        one_more_version()
+    warm = UpdateTimes(svc.storage)
+    warm.times(svc.layer("stations"))           # the state of a running process
+    one_more_version()
+    layer = svc.layer("stations")
+    started = time.perf_counter()
+    warm.times(layer)
+    step = time.perf_counter() - started
+    cold = []
+    for _ in range(3):
+        started = time.perf_counter()
+        times = UpdateTimes(svc.storage).times(layer)
+        cold.append(time.perf_counter() - started)
+    count = len(svc.storage.versions("stations"))
+    out = {f"updated times, cold, {count} versions (a process starting)":
+           {"median_ms": round(statistics.median(cold) * 1000, 1), "runs": 3, "features": len(times)},
+           "updated times, one new version (carried forward)": {"median_ms": round(step * 1000, 1), "runs": 1}}
+    for name, entry in out.items():
+        print(f"{name:<58} {entry['median_ms']:>9} ms")
+    return out
 
 
 if __name__ == "__main__":

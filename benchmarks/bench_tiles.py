@@ -64,9 +64,54 @@ def main() -> None:
         results[name] = entry
         print(f"{name:<34} built {entry['built_ms']:>7} ms  cached {entry['cached_ms']:>5} ms  "
               f"304 {entry['not_modified_ms']:>5} ms  {entry['bytes']:>8,} B  gzip {entry['gzip_bytes']:>7,} B")
+    web_map = map_payload(client)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine(), "runs": args.runs, "results": results}, indent=2,
-                                   ensure_ascii=False) + "\n")
+    args.out.write_text(json.dumps({"machine": machine(), "runs": args.runs, "results": results,
+                                    "web_map": web_map}, indent=2, ensure_ascii=False) + "\n")
+
+
+#: The workers' map on a phone (390 x 844 CSS pixels) at People's Square: the city, a district, the streets.
+VIEWPORT = (390, 844)
+CENTRE = (121.4737, 31.2304)
+VIEWS = (("city (z11)", 11), ("district (z13)", 13), ("streets (z15)", 15))
+
+
+def viewport_tiles(z: int) -> list[tuple[int, int]]:
+    """The 256-pixel WebMercatorQuad tiles a phone's viewport centred on CENTRE touches at zoom ``z``."""
+    import morecantile
+    tms = morecantile.tms.get("WebMercatorQuad")
+    x, y = tms.xy(*CENTRE)
+    left, top = tms.bounds(0, 0, 0).left, tms.xy(0, 85.0511287798066)[1]
+    size = (2 * -left) / (256 * 2 ** z)          # metres per pixel
+    cx, cy = (x - left) / size, (top - y) / size
+    xs = range(int((cx - VIEWPORT[0] / 2) // 256), int((cx + VIEWPORT[0] / 2) // 256) + 1)
+    ys = range(int((cy - VIEWPORT[1] / 2) // 256), int((cy + VIEWPORT[1] / 2) // 256) + 1)
+    return [(tx, ty) for tx in xs for ty in ys]
+
+
+def map_payload(client) -> dict:
+    """What the workers' map downloads for its facility points: /app/points.json (every public point of every
+    layer, once; also the offline list's data) against the multi-layer vector tiles of the same views."""
+    gz = {"Accept-Encoding": "gzip"}
+    points = client.get("/app/points.json", headers=gz)
+    assert points.status_code == 200
+    out = {"points_json_gzip_bytes": len(points.get_data()),
+           "points_json_bytes": len(client.get("/app/points.json").get_data()), "views": {}}
+    session = 0
+    for name, z in VIEWS:
+        tiles = viewport_tiles(z)
+        sizes = []
+        for tx, ty in tiles:
+            r = client.get(f"/ogc/tiles/WebMercatorQuad/{z}/{tx}/{ty}", headers=gz)
+            assert r.status_code in (200, 204), r.status_code
+            sizes.append(len(r.get_data()))
+        out["views"][name] = {"tiles": len(tiles), "gzip_bytes": sum(sizes)}
+        session += sum(sizes)
+        print(f"web map, {name:<15} {len(tiles):>3} tiles {sum(sizes):>9,} B gzipped")
+    out["session_gzip_bytes"] = session
+    print(f"web map, the three views      {session:>9,} B gzipped in tiles; /app/points.json once "
+          f"{out['points_json_gzip_bytes']:,} B gzipped (every point of every layer, also kept for offline use)")
+    return out
 
 
 if __name__ == "__main__":
