@@ -78,12 +78,11 @@ VIEWS = (("city (z11)", 11), ("district (z13)", 13), ("streets (z15)", 15))
 
 def viewport_tiles(z: int) -> list[tuple[int, int]]:
     """The 256-pixel WebMercatorQuad tiles a phone's viewport centred on CENTRE touches at zoom ``z``."""
-    import morecantile
-    tms = morecantile.tms.get("WebMercatorQuad")
-    x, y = tms.xy(*CENTRE)
-    left, top = tms.bounds(0, 0, 0).left, tms.xy(0, 85.0511287798066)[1]
-    size = (2 * -left) / (256 * 2 ** z)          # metres per pixel
-    cx, cy = (x - left) / size, (top - y) / size
+    import math
+    lon, lat = CENTRE
+    world = 256 * 2 ** z                        # the map's width in pixels at zoom z
+    cx = (lon + 180) / 360 * world
+    cy = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * world
     xs = range(int((cx - VIEWPORT[0] / 2) // 256), int((cx + VIEWPORT[0] / 2) // 256) + 1)
     ys = range(int((cy - VIEWPORT[1] / 2) // 256), int((cy + VIEWPORT[1] / 2) // 256) + 1)
     return [(tx, ty) for tx in xs for ty in ys]
