@@ -598,16 +598,21 @@ def write(report: dict) -> None:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    return run_stopping_everything(run, parse_args(argv), "bench-replicas-")
+
+
+def run_stopping_everything(run_fn, args, prefix: str) -> int:
+    """``run_fn(args, stack, procs, workdir)`` with every process it starts stopped by process id and its work
+    folder removed, on return, error, Ctrl-C or SIGTERM/SIGHUP (shared with bench_sharing.py)."""
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, pgc._raise_interrupt)
     procs = pgc.Processes()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-replicas-"))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, True)
         stack.callback(procs.stop_all)       # tipg, pygeoapi (before the cluster goes)
         try:
-            return run(args, stack, procs, workdir)
+            return run_fn(args, stack, procs, workdir)
         except KeyboardInterrupt:
             log("interrupted")
             return 130

@@ -30,9 +30,7 @@ import contextlib
 import datetime as dt
 import json
 import shutil
-import signal
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -228,19 +226,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, pgc._raise_interrupt)
-    procs = pgc.Processes()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-sharing-"))
-    with contextlib.ExitStack() as stack:
-        stack.callback(shutil.rmtree, workdir, True)
-        stack.callback(procs.stop_all)
-        try:
-            return run(args, stack, procs, workdir)
-        except KeyboardInterrupt:
-            log("interrupted")
-            return 130
+    return br.run_stopping_everything(run, parse_args(argv), "bench-sharing-")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,6 @@ feed reports as added or updated since a version recorded at T."""
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import time
 from datetime import datetime, timezone
@@ -16,23 +14,10 @@ from urllib.parse import quote
 
 import pytest
 
-from geoserver.core.importer import ImportOptions
 from geoserver.core.manage import DataManager
 from geoserver.web import create_app
 
-
-def export_rows(manager) -> list[dict]:
-    raw, _ = manager.export("stations", "csv")
-    return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
-
-
-def import_rows(manager, tmp_path, rows: list[dict], name: str):
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0].keys()))
-    writer.writeheader()
-    writer.writerows(rows)
-    (tmp_path / name).write_text(out.getvalue(), encoding="utf-8")
-    return manager.import_file("stations", tmp_path / name, ImportOptions(datum="wgs84", mode="replace"), who="t")
+from .test_feed import export_rows, import_rows
 
 
 def all_items(client, query: str = "") -> dict:
@@ -204,3 +189,37 @@ def test_dates_compare_by_the_whole_day():
     body["op"] = "t_disjoint"
     r = client.get(f"/ogc/collections/stations/items?limit=1&filter={quote(json.dumps(body))}")
     assert r.get_json()["numberMatched"] == 0
+
+
+def test_private_changes_do_not_move_the_time_and_a_confirmed_position_does(world, tmp_path):
+    """A new mobile number (private) changes nothing the public sees: no new time, no feed change. A station that
+    goes back to pending (its address changed) leaves the public data; once confirmed again it is a change."""
+    svc, client, manager, kind = world
+    before = all_items(client)
+    time.sleep(1.1)
+    rows = export_rows(manager)
+    rows[0]["手机号码"] = "13800000000"
+    private_only = rows[0]["编号"]
+    rows[1]["具体门牌号"] = "示例地址：黄浦区另一处（样例）"
+    position = rows[1]["经度"], rows[1]["纬度"]
+    rows[1]["经度"] = rows[1]["纬度"] = ""        # a new address without coordinates: pending (待定位)
+    moved = rows[1]["编号"]
+    import_rows(manager, tmp_path, rows, "a.csv")
+    first = svc.storage.versions("stations")[-1]
+    after = all_items(client)
+    assert after[private_only] == before[private_only]
+    assert moved not in after
+    since = "0" if kind == "files" else "1"
+    feed = client.get(f"/api/feed/stations/changes?since={since}").get_json()
+    assert [(c["op"], c["id"]) for c in feed["changes"]] == [("removed", moved)]
+    time.sleep(1.1)
+    rows = export_rows(manager)
+    row = next(r for r in rows if r["编号"] == moved)
+    assert row["定位状态"] == "待定位"
+    row["经度"], row["纬度"] = position       # staff place it: public again
+    import_rows(manager, tmp_path, rows, "b.csv")
+    second = svc.storage.versions("stations")[-1]
+    again = all_items(client)
+    assert again[moved]["properties"]["updated"] == second.created != first.created
+    assert again[moved]["properties"]["address"] == "示例地址：黄浦区另一处（样例）"
+    assert again[private_only]["properties"]["updated"] == before[private_only]["properties"]["updated"]
