@@ -370,7 +370,7 @@ def test_syntax_errors_give_the_position(client, cql_filter, position, fragment)
     ("smart = 'yes'", "smart is a boolean property: compare it with TRUE or FALSE"),
     ("smart > TRUE", "smart is true or false: compare it with = or <>"),
     ("area_m2 LIKE '1%'", "LIKE applies to a string property, not area_m2 (number)"),
-    ("name BETWEEN 1 AND 2", "BETWEEN applies to a number property, not name (string)"),
+    ("name BETWEEN 1 AND 2", "BETWEEN applies to a number or time property, not name (string)"),
     ("services = 'water'", "services is a list of service ids; use A_CONTAINS(services"),
     ("A_CONTAINS(services, ('teleport'))", "unknown service 'teleport'"),
     ("A_CONTAINS(name, ('water'))", "array functions apply to the list property services, not name (string)"),

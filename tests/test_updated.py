@@ -176,7 +176,11 @@ def test_dates_compare_by_the_whole_day():
                 f"updated < DATE('{day}')": 0, f"updated <= DATE('{day}')": 3400, f"updated <> DATE('{day}')": 0,
                 f"T_INTERSECTS(updated, DATE('{day}'))": 3400, f"T_DISJOINT(updated, DATE('{day}'))": 0,
                 f"T_DURING(updated, INTERVAL('..', '{day}'))": 3400, "T_BEFORE(updated, DATE('2000-01-01'))": 0,
-                f"T_EQUALS(updated, TIMESTAMP('{written}'))": 3400}
+                f"T_EQUALS(updated, TIMESTAMP('{written}'))": 3400,
+                f"updated BETWEEN DATE('{day}') AND DATE('{day}')": 3400,
+                f"updated BETWEEN TIMESTAMP('{written}') AND TIMESTAMP('{written}')": 3400,
+                f"updated NOT BETWEEN DATE('{day}') AND DATE('{day}')": 0,
+                f"updated BETWEEN DATE('2000-01-01') AND DATE('2000-01-02')": 0}
     for cql_filter, count in expected.items():
         r = client.get(f"/ogc/collections/stations/items?limit=1&filter={quote(cql_filter)}")
         assert r.status_code == 200 and r.get_json()["numberMatched"] == count, (cql_filter, r.get_json())

@@ -986,15 +986,19 @@ class Compiler:
 
     def between(self, node) -> Callable[[], Truth]:
         ref = self.operand(node.lhs)
-        if not isinstance(ref, _Ref) or ref.column.kind != "number":
+        if not isinstance(ref, _Ref) or ref.column.kind not in ("number", "timestamp"):
             shown = f"{ref.column.name} ({ref.column.kind})" if isinstance(ref, _Ref) else _describe(node.lhs)
-            self.refuse(f"BETWEEN applies to a number property, not {shown}")
+            self.refuse(f"BETWEEN applies to a number or time property, not {shown}")
         bounds = []
-        for bound in (node.low, node.high):
+        for is_high, bound in ((False, node.low), (True, node.high)):
             literal = self.operand(bound)
             if not isinstance(literal, _Literal):
-                self.refuse(f"BETWEEN's bounds are numbers, not {_describe(bound)}")
-            bounds.append(self.literal_for(ref.column, literal.value))
+                self.refuse(f"BETWEEN's bounds are values, not {_describe(bound)}")
+            value = literal.value
+            if ref.column.kind == "timestamp" and isinstance(value, date) and not isinstance(value, datetime):
+                bounds.append(_instant(value, end_of_day=is_high))   # a date bound: its whole day
+            else:
+                bounds.append(self.literal_for(ref.column, value))
         low, high = bounds
         values, null, negate = ref.column.values, ref.column.null, node.not_
 
