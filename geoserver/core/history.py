@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -33,6 +34,9 @@ from .errors import GeoServerError
 from .layers import PENDING, UPDATED
 
 log = logging.getLogger(__name__)
+#: Versions whose public signatures are kept per process (about 1 MB each for 3,400 stations): the change feed
+#: compares the same pairs of versions again for every client.
+CACHED_SIGNATURES = 8
 
 
 def iso_utc(moment: datetime) -> str:
@@ -82,12 +86,31 @@ class _State:
 
 
 class UpdateTimes:
-    """Per layer, the time each feature last changed (see the module docstring); one per service."""
+    """Per layer, the time each feature last changed (see the module docstring); one per service. Its
+    :meth:`signatures` of a version are also what the change feed compares (``serving/feed.py``), so a feature's
+    time moves exactly when the feed reports a change of it."""
 
     def __init__(self, storage):
         self.storage = storage
         self._states: dict[str, _State] = {}
         self._lock = threading.Lock()
+        self._signatures: OrderedDict[tuple, dict[str, bytes]] = OrderedDict()
+        self._signatures_lock = threading.Lock()
+
+    def signatures(self, spec, version) -> dict[str, bytes]:
+        """:func:`public_signatures` of a recorded version (read once, kept for the last CACHED_SIGNATURES)."""
+        key = (spec.id, version.number, version.sha256)
+        with self._signatures_lock:
+            hit = self._signatures.get(key)
+            if hit is not None:
+                self._signatures.move_to_end(key)
+                return hit
+        found = public_signatures(spec, *self.storage.read_records(spec, version.number))
+        with self._signatures_lock:
+            self._signatures[key] = found
+            while len(self._signatures) > CACHED_SIGNATURES:
+                self._signatures.popitem(last=False)
+        return found
 
     def stamp(self, layer) -> None:
         """Put ``updated`` into every property dict of a freshly loaded layer (before anything serialises it)."""
@@ -116,12 +139,12 @@ class UpdateTimes:
                               if v.number == state.number and v.sha256 == state.sha256), None)
             if start is None:     # nothing carried forward: from the oldest kept version
                 first = versions[0]
-                signatures = public_signatures(spec, *self.storage.read_records(spec, first.number))
+                signatures = self.signatures(spec, first)
                 state = _State(first.number, first.sha256, signatures,
                                dict.fromkeys(signatures, version_time(first)))
                 start = 0
             for version in versions[start + 1:index + 1]:
-                signatures = public_signatures(spec, *self.storage.read_records(spec, version.number))
+                signatures = self.signatures(spec, version)
                 times = {}
                 for fid, sig in signatures.items():
                     same = state.signatures.get(fid) == sig

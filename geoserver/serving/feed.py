@@ -4,9 +4,10 @@ The feed is derived from the layer's recorded versions (the same history the adm
 show, in either storage backend): version *n*'s changes are the public difference between version *n - 1* and
 version *n* — features that became public (``added``), whose public properties or position changed (``updated``)
 and that stopped being public (``removed``: deleted, or back to pending) — in id order, each stamped with the time
-version *n* was recorded (for a data file changed by hand, when it was written), which added and updated
-features carry as their ``updated`` property (``core.history``). Private fields and pending rows never appear, exactly as in the OGC items: of a feature
-that is not public now, a client sees only the tombstone, and only if the feature was public at its cursor (it may
+version *n* was recorded (for a data file changed by hand, when it was written). What counts as a change is
+``core.history``'s comparison of the versions' public signatures, the same that gives every feature its
+``updated`` time, which added and updated features carry. Private fields and pending rows never appear, exactly as
+in the OGC items: of a feature that is not public now, a client sees only the tombstone, and only if the feature was public at its cursor (it may
 hold it); pages hold at most ``limit`` changes (fewer when some are not shown).
 
 A **cursor** ``<v>`` or ``<v>-<k>`` says what a client holds: version *v* of the layer plus the first *k* changes
@@ -69,7 +70,6 @@ class Change:
     id: str
     version: int
     time: str
-    position: int | None     # the feature's position in that version's layer (None for removed)
 
 
 class ChangeFeed:
@@ -124,18 +124,17 @@ class ChangeFeed:
                                     "since")
             changes: tuple[Change, ...] = ()
         else:
-            old = self._layer_at(spec, versions[index - 1].number)
-            new = self._layer_at(spec, version.number)
-            old_ids, new_ids = set(old.ids), set(new.ids)
-            old_fragments, new_fragments = old.fragments("wgs84"), new.fragments("wgs84")
+            signatures = self.service.update_times.signatures
+            old, new = signatures(spec, versions[index - 1]), signatures(spec, version)
+            time = version_time(version)
             out = []
-            for fid in sorted(old_ids | new_ids):
-                if fid not in old_ids:
-                    out.append(Change("added", fid, version.number, version_time(version), new.position(fid)))
-                elif fid not in new_ids:
-                    out.append(Change("removed", fid, version.number, version_time(version), None))
-                elif old_fragments[old.position(fid)] != new_fragments[new.position(fid)]:
-                    out.append(Change("updated", fid, version.number, version_time(version), new.position(fid)))
+            for fid in sorted(old.keys() | new.keys()):
+                if fid not in old:
+                    out.append(Change("added", fid, version.number, time))
+                elif fid not in new:
+                    out.append(Change("removed", fid, version.number, time))
+                elif old[fid] != new[fid]:
+                    out.append(Change("updated", fid, version.number, time))
             changes = tuple(out)
         self._diffs[key] = changes
         return changes
@@ -174,7 +173,7 @@ class ChangeFeed:
                 raise InvalidQuery(f"cursor {since} points past the {len(changes)} changes of version "
                                    f"{version.number}", "since")
             take = changes[offset:offset + (limit - len(out))]
-            layer_then = self._layer_at(spec, version.number) if any(c.position is not None for c in take) else None
+            layer_then = self._layer_at(spec, version.number) if any(c.op != "removed" for c in take) else None
             out += [(c, layer_then) for c in take]
             offset += len(take)
             if offset >= len(changes):
@@ -187,9 +186,9 @@ class ChangeFeed:
         # the cursor's version): then only its tombstone. So a row that was public for a while and is pending now
         # (its address changed) or deleted shows up as a tombstone to those who had it, and not at all to others.
         if out:
-            now = set(self._layer_at(spec, latest).ids)
-            base_number = since.version if since.version else numbers[0]
-            held = set(self._layer_at(spec, base_number).ids)
+            signatures = self.service.update_times.signatures
+            now = signatures(spec, versions[-1]).keys()
+            held = signatures(spec, versions[numbers.index(since.version)] if since.version else versions[0]).keys()
             out = [(c, lay) for c, lay in out
                    if c.id in now or (c.op == "removed" and c.id in held)]
         return {"layer": layer_id, "crs": datum, "since": str(since), "next": str(next_cursor),
@@ -198,8 +197,9 @@ class ChangeFeed:
     @staticmethod
     def _change_json(change: Change, layer, datum: str) -> dict:
         out = {"op": change.op, "id": change.id, "version": change.version, "time": change.time}
-        if change.position is not None:   # as served now: with the time of its change (core.history)
-            out["feature"] = orjson.Fragment(layer.feature_json(change.position, datum, {UPDATED: change.time}))
+        if change.op != "removed":   # as served now: with the time of its change (core.history)
+            out["feature"] = orjson.Fragment(layer.feature_json(layer.position(change.id), datum,
+                                                                {UPDATED: change.time}))
         return out
 
 
