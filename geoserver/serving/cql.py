@@ -221,7 +221,7 @@ def _trim_fraction(text: str) -> str:
     return f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
 
 
-def _instant(value, end_of_day: bool = False) -> float:
+def instant(value, end_of_day: bool = False) -> float:
     """A DATE or TIMESTAMP literal as seconds since 1970 (a naive time is UTC; a date is its first second, or
     with ``end_of_day`` its last instant)."""
     if isinstance(value, datetime):
@@ -232,7 +232,8 @@ def _instant(value, end_of_day: bool = False) -> float:
 
 
 def _is_interval(value) -> bool:
-    return type(value).__name__ == "Interval" and hasattr(value, "start")
+    from pygeofilter import values
+    return isinstance(value, values.Interval)
 
 
 def _time_intersects(lhs, rhs):
@@ -258,7 +259,7 @@ def _time_token(token, text: str, what: str, interval: bool = False, day: bool =
             if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
                 raise ValueError
             return date.fromisoformat(value)
-        return _parse_datetime(value)
+        return parse_rfc3339(value)
     except ValueError:
         line, column = getattr(token, "line", None), getattr(token, "column", None)
         allowed = "a date (2026-12-02), a date-time (2026-12-02T08:00:00Z)" + (" or '..'" if interval else "")
@@ -268,10 +269,6 @@ def _time_token(token, text: str, what: str, interval: bool = False, day: bool =
 
 def parse_rfc3339(text: str) -> datetime:
     """An RFC 3339 date-time (an offset or Z; without one, UTC), strictly: ValueError otherwise."""
-    return _parse_datetime(text)
-
-
-def _parse_datetime(text: str) -> datetime:
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:"
                         r"[0-9]{2})?", text):
         raise ValueError(text)
@@ -869,7 +866,7 @@ class Compiler:
         if kind == "boolean" and _is_number(value) and value in (0, 1):   # as GDAL writes OGR's booleans
             return bool(value)
         if kind == "timestamp" and isinstance(value, (date, datetime)):
-            return _instant(value)
+            return instant(value)
         wanted = {"string": "a string in single quotes", "number": "a number", "boolean": "TRUE or FALSE",
                   "timestamp": "TIMESTAMP('2026-12-02T08:00:00Z') or DATE('2026-12-02')"}[kind]
         self.refuse(f"{column.name} is a {kind} property: compare it with {wanted}, not {_describe(value)}")
@@ -881,7 +878,7 @@ class Compiler:
     def day_comparison(self, column: Column, day: date, op: str) -> Callable[[], Truth]:
         """A time compared with a DATE: with the whole day (UTC), so updated = DATE('2026-12-02') is any time that
         day and updated > DATE('2026-12-02') is from the next day on."""
-        start = _instant(day)
+        start = instant(day)
         end = start + 86400.0
         values, null = column.values, column.null
         test = {"=": lambda: (values >= start) & (values < end), "<>": lambda: (values < start) | (values >= end),
@@ -912,14 +909,14 @@ class Compiler:
                         f"{', '.join(TEMPORAL_PREDICATES)}")
         value = rhs.value
         if _is_interval(value):
-            start = -np.inf if value.start is None else _instant(value.start)
-            end = np.inf if value.end is None else _instant(value.end, end_of_day=True)
+            start = -np.inf if value.start is None else instant(value.start)
+            end = np.inf if value.end is None else instant(value.end, end_of_day=True)
             if start > end:
                 self.refuse(f"INTERVAL starts after it ends ({value.start} > {value.end})")
         elif isinstance(value, datetime):
-            start = end = _instant(value)
+            start = end = instant(value)
         else:       # a DATE is the interval of that day
-            start, end = _instant(value), _instant(value, end_of_day=True)
+            start, end = instant(value), instant(value, end_of_day=True)
         values, null = lhs.column.values, lhs.column.null
         if name == "T_DURING" and start == end:
             self.refuse("T_DURING needs an INTERVAL (an instant cannot lie strictly inside another instant)")
@@ -996,7 +993,7 @@ class Compiler:
                 self.refuse(f"BETWEEN's bounds are values, not {_describe(bound)}")
             value = literal.value
             if ref.column.kind == "timestamp" and isinstance(value, date) and not isinstance(value, datetime):
-                bounds.append(_instant(value, end_of_day=is_high))   # a date bound: its whole day
+                bounds.append(instant(value, end_of_day=is_high))   # a date bound: its whole day
             else:
                 bounds.append(self.literal_for(ref.column, value))
         low, high = bounds

@@ -84,24 +84,20 @@ DATETIME_EXAMPLES = ("e.g. 2026-12-02T08:00:00Z, 2026-12-02 (the whole day, UTC)
 
 
 def _datetime_bound(text: str, name: str, end: bool = False, open_ok: bool = False) -> float:
-    from datetime import date, datetime, timezone
+    """One end of ``datetime`` as seconds since 1970: '..' or nothing (open, where allowed), a date (its first or,
+    as an ``end``, its last instant), or an RFC 3339 date-time."""
+    from datetime import date
     value = text.strip()
-    if value in ("", ".."):
-        if open_ok:
-            return np.inf if end else -np.inf
-    elif re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
-        try:
-            day = date.fromisoformat(value)
-        except ValueError:
-            pass
+    try:
+        if value in ("", ".."):
+            if open_ok:
+                return np.inf if end else -np.inf
+        elif re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            return cql.instant(date.fromisoformat(value), end_of_day=end)
         else:
-            start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()
-            return start + 86400.0 - 1e-6 if end else start
-    else:
-        try:
             return cql.parse_rfc3339(value).timestamp()
-        except ValueError:
-            pass
+    except ValueError:
+        pass
     raise InvalidQuery(f"{name}: {value[:40]!r} is not an RFC 3339 date-time or date; {DATETIME_EXAMPLES}", name)
 
 

@@ -186,7 +186,7 @@ def queryables_schema(layer, vocab, url: str) -> dict:
         if column.kind == "array":
             schema = {"type": "array", "items": {"type": "string", "enum": cols.services}}
         elif column.kind == "timestamp":
-            schema = {"type": "string", "format": "date-time"}
+            schema = dict(openapi.FIELD_SCHEMAS["datetime"])
         else:
             field = layer.spec.field(name)
             schema = {"type": "integer" if field is not None and field.type == "integer" else column.kind}
