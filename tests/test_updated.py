@@ -50,7 +50,7 @@ def test_bundled_data_carries_the_time_it_was_written():
     doc = client.get("/ogc/api").get_json()
     assert doc["components"]["schemas"]["feature_stations"]["properties"]["properties"]["properties"]["updated"] == {
         "type": "string", "format": "date-time", "title": "更新时间 / Updated (last public change)"}
-    # a feature read from the API can be sent back as it is (updated is ignored: the server derives it)
+    # and every feature has it (sending it back to the admin API is tested in test_private_fields)
     assert "updated" in client.get("/ogc/collections/stations/items/ST00001").get_json()["properties"]
 
 
@@ -180,7 +180,7 @@ def test_dates_compare_by_the_whole_day():
                 f"updated BETWEEN DATE('{day}') AND DATE('{day}')": 3400,
                 f"updated BETWEEN TIMESTAMP('{written}') AND TIMESTAMP('{written}')": 3400,
                 f"updated NOT BETWEEN DATE('{day}') AND DATE('{day}')": 0,
-                f"updated BETWEEN DATE('2000-01-01') AND DATE('2000-01-02')": 0}
+                "updated BETWEEN DATE('2000-01-01') AND DATE('2000-01-02')": 0}
     for cql_filter, count in expected.items():
         r = client.get(f"/ogc/collections/stations/items?limit=1&filter={quote(cql_filter)}")
         assert r.status_code == 200 and r.get_json()["numberMatched"] == count, (cql_filter, r.get_json())
